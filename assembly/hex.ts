@@ -2,7 +2,8 @@
 //
 // Decoding streams: the host copies the hex text into the window slice by slice and calls
 // hexDecode(len) for each; the bytes come back at the window start (in place is safe because
-// output never overtakes input). Whitespace may separate byte pairs but not split one.
+// output never overtakes input). Whitespace may separate byte pairs but not split one: "4 8"
+// is a split pair; "48 6" (end) and "48 6 x" are an odd digit count at the lone digit.
 // On error the kind and the offset (bytes from the start of the whole text) are kept until
 // the next hexReset(); every character before the offset is ASCII, so the byte offset is
 // also the character offset in the host's string.
@@ -18,8 +19,9 @@ export const HEX_SPLIT_PAIR: i32 = 4;
 const WS: u8 = 16;
 const BAD: u8 = 255;
 
-let pendingNibble: i32 = -1; // high nibble waiting for its partner, -1 when none
+let pendingNibble: i32 = -1; // a digit waiting for its partner, -1 when none
 let pendingOffset: u32 = 0;
+let gapOffset: i32 = -1; // whitespace seen after the pending digit, -1 when none
 let consumed: u32 = 0;
 let digits: u32 = 0;
 let errorKind: i32 = HEX_OK;
@@ -38,6 +40,7 @@ export function initHexTable(): void {
 
 export function hexReset(): void {
   pendingNibble = -1;
+  gapOffset = -1;
   consumed = 0;
   digits = 0;
   errorKind = HEX_OK;
@@ -56,37 +59,42 @@ export function hexDecode(len: i32): i32 {
   if (len < 0 || len > WINDOW_SIZE) len = 0;
   let i: i32 = 0;
   let out: usize = WINDOW;
-  if (pendingNibble >= 0 && len > 0) {
-    const v = load<u8>(HEX_TABLE + load<u8>(WINDOW));
-    if (v == WS) return fail(HEX_SPLIT_PAIR, consumed);
-    if (v == BAD) return fail(HEX_BAD_CHAR, consumed);
-    store<u8>(out++, <u8>((pendingNibble << 4) | v));
-    pendingNibble = -1;
-    digits++;
-    i = 1;
-  }
   while (i < len) {
+    if (pendingNibble >= 0) {
+      // A digit is waiting: its partner, whitespace, or an error.
+      const v = load<u8>(HEX_TABLE + load<u8>(WINDOW + i));
+      if (v < 16) {
+        if (gapOffset >= 0) return fail(HEX_SPLIT_PAIR, <u32>gapOffset);
+        store<u8>(out++, <u8>((pendingNibble << 4) | v));
+        pendingNibble = -1;
+        digits++;
+      } else if (v == WS) {
+        if (gapOffset < 0) gapOffset = <i32>(consumed + i);
+      } else {
+        return gapOffset >= 0 ? fail(HEX_ODD, pendingOffset) : fail(HEX_BAD_CHAR, consumed + i);
+      }
+      i++;
+      continue;
+    }
     const hi = load<u8>(HEX_TABLE + load<u8>(WINDOW + i));
     if (hi < 16) {
-      if (i + 1 == len) {
-        // the pair continues in the next slice
-        pendingNibble = hi;
-        pendingOffset = consumed + i;
-        digits++;
-        i++;
-        break;
+      // Fast path: a whole pair inside this slice.
+      if (i + 1 < len) {
+        const lo = load<u8>(HEX_TABLE + load<u8>(WINDOW + i + 1));
+        if (lo < 16) {
+          store<u8>(out++, (hi << 4) | lo);
+          digits += 2;
+          i += 2;
+          continue;
+        }
       }
-      const lo = load<u8>(HEX_TABLE + load<u8>(WINDOW + i + 1));
-      if (lo < 16) {
-        store<u8>(out++, (hi << 4) | lo);
-        digits += 2;
-        i += 2;
-        continue;
-      }
-      if (lo == WS) return fail(HEX_SPLIT_PAIR, consumed + i + 1);
-      return fail(HEX_BAD_CHAR, consumed + i + 1);
+      pendingNibble = hi;
+      pendingOffset = consumed + i;
+      gapOffset = -1;
+      digits++;
+    } else if (hi != WS) {
+      return fail(HEX_BAD_CHAR, consumed + i);
     }
-    if (hi != WS) return fail(HEX_BAD_CHAR, consumed + i);
     i++;
   }
   consumed += len;

@@ -1,0 +1,107 @@
+// Loads the WebAssembly core and gives typed access to its exports and its I/O window.
+// Every other module in host/core goes through a Core; nothing else touches core memory.
+
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { instantiateSync } from "@assemblyscript/loader";
+
+/** The core's ABI (assembly/index.ts; README "Core ABI"). */
+export interface CoreExports {
+  memory: WebAssembly.Memory;
+  abiVersion(): number;
+  windowPtr(): number;
+  windowSize(): number;
+  windowHalf(): number;
+  contextCount(): number;
+  contextCapacity(ctx: number): number;
+  contextsFree(): number;
+  contextRelease(ctx: number): number;
+  maxKeyword(): number;
+  heapBase(): number;
+  hexReset(): void;
+  hexDecode(len: number): number;
+  hexDecodeEnd(): number;
+  hexErrorKind(): number;
+  hexErrorOffset(): number;
+  hexEncode(len: number): number;
+  md5Open(): number;
+  md5Push(ctx: number, len: number): number;
+  md5Digest(ctx: number): number;
+  verifierOpen(mode: number, len: number): number;
+  verifierPush(ctx: number, len: number): number;
+  verifierEnd(ctx: number): number;
+  verifierDecidedAt(ctx: number): number;
+  verifierDigest(ctx: number): number;
+  selfTest(): number;
+}
+
+export type CoreBuild = "release" | "debug";
+
+const ABI_VERSION = 1;
+
+/** Where a build lives: build/core.wasm (release) or build/core.debug.wasm. */
+export function corePath(build: CoreBuild = "release"): string {
+  const file = build === "release" ? "core.wasm" : "core.debug.wasm";
+  return fileURLToPath(new URL(`../../build/${file}`, import.meta.url));
+}
+
+const compiled = new Map<CoreBuild, WebAssembly.Module>();
+
+function compile(build: CoreBuild): WebAssembly.Module {
+  let module = compiled.get(build);
+  if (!module) {
+    const path = corePath(build);
+    let bytes: Uint8Array<ArrayBuffer>;
+    try {
+      bytes = Uint8Array.from(readFileSync(path));
+    } catch (err) {
+      throw new Error(`cannot read the WebAssembly core at ${path} (run \`npm run build\`): ${(err as Error).message}`);
+    }
+    module = new WebAssembly.Module(bytes);
+    compiled.set(build, module);
+  }
+  return module;
+}
+
+/** One instance of the core: its own 64 KiB memory and context pool. */
+export class Core {
+  readonly exports: CoreExports;
+  /** Bytes of the I/O window, and the offset where full-match expected bytes go. */
+  readonly windowSize: number;
+  readonly windowHalf: number;
+  readonly maxKeyword: number;
+  /** Live view of the window; valid for the life of the instance (the memory never grows). */
+  readonly window: Uint8Array;
+  readonly memory: Uint8Array;
+
+  constructor(build: CoreBuild = "release") {
+    // No imports: the release core needs none, and a core that asked for one would fail here.
+    const { exports } = instantiateSync<Record<string, unknown>>(compile(build), {});
+    this.exports = exports as unknown as CoreExports;
+    const abi = this.exports.abiVersion();
+    if (abi !== ABI_VERSION) throw new Error(`core ABI version ${abi}, this host speaks ${ABI_VERSION}`);
+    this.windowSize = this.exports.windowSize();
+    this.windowHalf = this.exports.windowHalf();
+    this.maxKeyword = this.exports.maxKeyword();
+    this.memory = new Uint8Array(this.exports.memory.buffer);
+    this.window = this.memory.subarray(this.exports.windowPtr(), this.exports.windowPtr() + this.windowSize);
+  }
+
+  /** Copies `length` bytes at core address `ptr` out of the core. */
+  read(ptr: number, length: number): Uint8Array {
+    return this.memory.slice(ptr, ptr + length);
+  }
+
+  /** Runs the power-on self-test: 0 when every known answer matched, else the failing check. */
+  selfTest(): number {
+    return this.exports.selfTest();
+  }
+}
+
+let shared: Core | undefined;
+
+/** A process-wide core for callers that do not need their own instance. */
+export function defaultCore(): Core {
+  shared ??= new Core();
+  return shared;
+}

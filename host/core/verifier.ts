@@ -1,0 +1,113 @@
+// Streaming reply verifiers through the core. push() each chunk as it arrives; the answer is
+// "pending" until the core decides; end() decides at the end of the reply. The core context
+// is held only while the verdict is pending: it is freed the moment one is reached, or by
+// release() when the caller gives up (a timeout).
+
+import { Core } from "./core.js";
+import { CoreBusyError, CoreCallError, VerifyDataError } from "./errors.js";
+
+export type VerifySpec =
+  | { mode: "none" }
+  | { mode: "full"; expected: Uint8Array }
+  | { mode: "partial"; keyword: Uint8Array }
+  | { mode: "md5"; digest: Uint8Array };
+
+export type VerifyMode = VerifySpec["mode"];
+export type Verdict = "pending" | "pass" | "fail";
+
+// assembly/contexts.ts KIND_* and VERDICT_*.
+const MODE_IDS: Record<VerifyMode, number> = { none: 1, full: 2, partial: 3, md5: 4 };
+const VERDICTS: Verdict[] = ["pending", "pass", "fail"];
+const ERR_BUSY = -1;
+
+export interface Verifier {
+  readonly mode: VerifyMode;
+  readonly verdict: Verdict;
+  /** Reply bytes examined when the verdict was reached (full fail: the differing byte is at -1). */
+  readonly decidedAt: number;
+  /** Reply bytes pushed so far. */
+  readonly received: number;
+  /** MD5 of the whole reply, once an md5 verifier has ended. */
+  readonly replyDigest: Uint8Array | null;
+  push(chunk: Uint8Array): Verdict;
+  end(): Verdict;
+  /** Gives up on a pending verifier and frees its core context; harmless once decided. */
+  release(): void;
+}
+
+/** Checks the spec's data and opens a core context for it. */
+export function createVerifier(core: Core, spec: VerifySpec): Verifier {
+  const x = core.exports;
+  let len = 0;
+  if (spec.mode === "partial") {
+    if (spec.keyword.length === 0) throw new VerifyDataError("the keyword is empty");
+    if (spec.keyword.length > core.maxKeyword) {
+      throw new VerifyDataError(
+        `the keyword is ${spec.keyword.length} bytes; the core supports at most ${core.maxKeyword}`);
+    }
+    core.window.set(spec.keyword);
+    len = spec.keyword.length;
+  } else if (spec.mode === "full") {
+    if (spec.expected.length === 0) throw new VerifyDataError("the expected reply is empty");
+    len = spec.expected.length;
+  } else if (spec.mode === "md5") {
+    if (spec.digest.length !== 16) {
+      throw new VerifyDataError(`an MD5 digest is 16 bytes (32 hex digits), got ${spec.digest.length}`);
+    }
+    core.window.set(spec.digest);
+  }
+  const ctx = x.verifierOpen(MODE_IDS[spec.mode], len);
+  if (ctx === ERR_BUSY) throw new CoreBusyError(x.contextCount());
+  if (ctx < 0) throw new CoreCallError("verifierOpen", ctx);
+  return new CoreVerifier(core, spec, ctx);
+}
+
+class CoreVerifier implements Verifier {
+  verdict: Verdict = "pending";
+  decidedAt = 0;
+  received = 0;
+  replyDigest: Uint8Array | null = null;
+  readonly mode: VerifyMode;
+  private ctx: number;
+
+  constructor(private readonly core: Core, private readonly spec: VerifySpec, ctx: number) {
+    this.mode = spec.mode;
+    this.ctx = ctx;
+  }
+
+  push(chunk: Uint8Array): Verdict {
+    const { window, windowSize, windowHalf, exports: x } = this.core;
+    const expected = this.spec.mode === "full" ? this.spec.expected : null;
+    const slice = expected ? windowHalf : windowSize;
+    const start = this.received;
+    this.received += chunk.length;
+    for (let pos = 0; pos < chunk.length && this.verdict === "pending"; pos += slice) {
+      const part = chunk.subarray(pos, pos + slice);
+      window.set(part);
+      // Full match compares against the expected bytes that line up with this slice.
+      if (expected) window.set(expected.subarray(start + pos, start + pos + part.length), windowHalf);
+      this.settle(x.verifierPush(this.ctx, part.length), "verifierPush");
+    }
+    return this.verdict;
+  }
+
+  end(): Verdict {
+    if (this.verdict === "pending") this.settle(this.core.exports.verifierEnd(this.ctx), "verifierEnd");
+    return this.verdict;
+  }
+
+  release(): void {
+    if (this.ctx >= 0) this.core.exports.contextRelease(this.ctx);
+    this.ctx = -1;
+  }
+
+  private settle(result: number, call: string): void {
+    if (result < 0) throw new CoreCallError(call, result);
+    this.verdict = VERDICTS[result];
+    if (this.verdict === "pending") return;
+    const x = this.core.exports;
+    this.decidedAt = x.verifierDecidedAt(this.ctx);
+    if (this.mode === "md5") this.replyDigest = this.core.read(x.verifierDigest(this.ctx), 16);
+    this.release();
+  }
+}
