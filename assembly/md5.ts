@@ -57,21 +57,24 @@ export function md5Final(s: usize): void {
   md5Block(s, buf);
 }
 
+// Round steps. `b` is the value the previous step just produced, so each step adds the parts
+// that do not depend on it (a + x + t, and for G the c & ~d half) first: the chain from one
+// step to the next is then two or three operations, not five.
 // @ts-ignore: decorator
 @inline function ff(a: u32, b: u32, c: u32, d: u32, x: u32, s: u32, t: u32): u32 {
-  return rotl<u32>(a + (d ^ (b & (c ^ d))) + x + t, s) + b;
+  return rotl<u32>((a + x + t) + (d ^ (b & (c ^ d))), s) + b;
 }
 // @ts-ignore: decorator
 @inline function gg(a: u32, b: u32, c: u32, d: u32, x: u32, s: u32, t: u32): u32 {
-  return rotl<u32>(a + (c ^ (d & (b ^ c))) + x + t, s) + b;
+  return rotl<u32>((a + x + t + (c & ~d)) + (b & d), s) + b;
 }
 // @ts-ignore: decorator
 @inline function hh(a: u32, b: u32, c: u32, d: u32, x: u32, s: u32, t: u32): u32 {
-  return rotl<u32>(a + (b ^ c ^ d) + x + t, s) + b;
+  return rotl<u32>((a + x + t) + (b ^ (c ^ d)), s) + b;
 }
 // @ts-ignore: decorator
 @inline function ii(a: u32, b: u32, c: u32, d: u32, x: u32, s: u32, t: u32): u32 {
-  return rotl<u32>(a + (c ^ (b | ~d)) + x + t, s) + b;
+  return rotl<u32>((a + x + t) + (c ^ (b | ~d)), s) + b;
 }
 
 function md5Block(s: usize, p: usize): void {

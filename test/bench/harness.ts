@@ -1,0 +1,52 @@
+// A small benchmark harness: warm up, then take the median of several timed samples.
+
+export interface Measurement {
+  name: string;
+  opsPerSec: number;
+  bytesPerOp: number;
+}
+
+const WARMUP_MS = 150;
+const SAMPLE_MS = 250;
+const SAMPLES = 5;
+
+function sample(fn: () => unknown, ms: number): number {
+  let ops = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  // Batches keep the clock out of the measurement for tiny operations.
+  let batch = 1;
+  while (elapsed < ms) {
+    for (let i = 0; i < batch; i++) fn();
+    ops += batch;
+    elapsed = performance.now() - start;
+    if (elapsed < ms / 20) batch *= 2;
+  }
+  return (ops * 1000) / elapsed;
+}
+
+export function measure(name: string, bytesPerOp: number, fn: () => unknown): Measurement {
+  sample(fn, WARMUP_MS);
+  const rates = Array.from({ length: SAMPLES }, () => sample(fn, SAMPLE_MS)).sort((a, b) => a - b);
+  return { name, opsPerSec: rates[SAMPLES >> 1], bytesPerOp };
+}
+
+export function formatRate(m: Measurement): string {
+  const mbps = (m.opsPerSec * m.bytesPerOp) / 1e6;
+  const ops = m.opsPerSec >= 1e6 ? `${(m.opsPerSec / 1e6).toFixed(2)} M` : `${(m.opsPerSec / 1e3).toFixed(1)} k`;
+  return `${m.name.padEnd(34)} ${ops}ops/s`.padEnd(52) + `${mbps.toFixed(1).padStart(9)} MB/s`;
+}
+
+/** Collects `ratio <name> <value>` lines, printed together at the end of the run. */
+export class Ratios {
+  private readonly lines: string[] = [];
+  add(name: string, ours: Measurement, peer: Measurement): number {
+    const ratio = ours.opsPerSec / peer.opsPerSec;
+    this.lines.push(`ratio ${name} ${ratio.toFixed(2)}`);
+    return ratio;
+  }
+  print(): void {
+    console.log("");
+    for (const line of this.lines) console.log(line);
+  }
+}

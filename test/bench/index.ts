@@ -1,0 +1,10 @@
+// npm run bench: every benchmark, then one `ratio <name> <value>` line per comparison.
+
+import { cpus } from "node:os";
+import { Ratios } from "./harness.js";
+import { benchCore } from "./core.bench.js";
+
+const ratios = new Ratios();
+console.log(`catprobe benchmarks — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"} × ${cpus().length}`);
+await benchCore(ratios);
+ratios.print();
