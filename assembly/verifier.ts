@@ -111,8 +111,7 @@ function pushPartial(ctx: i32, h: usize, before: u32, len: i32): i32 {
   let i: i32 = 0;
   while (i < len) {
     if (q == 0) {
-      // Skip quickly to the next candidate start.
-      while (i < len && load<u8>(WINDOW + i) != first) i++;
+      i = skipTo(first, i, len);
       if (i == len) break;
     }
     const c = load<u8>(WINDOW + i);
@@ -123,6 +122,25 @@ function pushPartial(ctx: i32, h: usize, before: u32, len: i32): i32 {
   }
   store<u32>(h, q, F_MATCHED);
   return VERDICT_PENDING;
+}
+
+const ONES: u64 = 0x0101010101010101;
+const HIGH: u64 = 0x8080808080808080;
+
+/** The index of the next `byte` in window[i, len), or len: a word (or vector) at a time. */
+function skipTo(byte: u8, i: i32, len: i32): i32 {
+  if (ASC_FEATURE_SIMD) {
+    const wanted = i8x16.splat(byte);
+    while (i + 16 <= len && !v128.any_true(i8x16.eq(v128.load(WINDOW + i), wanted))) i += 16;
+  }
+  const pattern = <u64>byte * ONES;
+  while (i + 8 <= len) {
+    const v = load<u64>(WINDOW + i) ^ pattern; // a zero byte where `byte` is
+    if (((v - ONES) & ~v & HIGH) != 0) break;
+    i += 8;
+  }
+  while (i < len && load<u8>(WINDOW + i) != byte) i++;
+  return i;
 }
 
 /** The reply has ended: decides whatever is still pending and returns the verdict. */

@@ -35,13 +35,19 @@ export interface CoreExports {
   selfTest(): number;
 }
 
-export type CoreBuild = "release" | "debug";
+/**
+ * release: the portable firmware build devices run (no SIMD, at most 8 KiB).
+ * simd: the same source with WebAssembly SIMD fast paths, for Node hosts.
+ * debug: unoptimised, with names and assertions.
+ */
+export type CoreBuild = "release" | "simd" | "debug";
+const BUILDS: readonly CoreBuild[] = ["release", "simd", "debug"];
 
 const ABI_VERSION = 1;
 
-/** Where a build lives: build/core.wasm (release) or build/core.debug.wasm. */
-export function corePath(build: CoreBuild = "release"): string {
-  const file = build === "release" ? "core.wasm" : "core.debug.wasm";
+/** Where a build lives: build/core.wasm, build/core.simd.wasm or build/core.debug.wasm. */
+export function corePath(build: CoreBuild): string {
+  const file = build === "release" ? "core.wasm" : `core.${build}.wasm`;
   return fileURLToPath(new URL(`../../build/${file}`, import.meta.url));
 }
 
@@ -63,6 +69,30 @@ function compile(build: CoreBuild): WebAssembly.Module {
   return module;
 }
 
+/**
+ * The build a Node host uses unless told otherwise: CATPROBE_CORE (release, simd or debug),
+ * else simd where this engine runs WebAssembly SIMD, else the portable release build.
+ */
+export function defaultBuild(): CoreBuild {
+  const chosen = process.env.CATPROBE_CORE;
+  if (chosen) {
+    if (!BUILDS.includes(chosen as CoreBuild)) {
+      throw new Error(`CATPROBE_CORE=${chosen}: expected one of ${BUILDS.join(", ")}`);
+    }
+    return chosen as CoreBuild;
+  }
+  return simdSupported() ? "simd" : "release";
+}
+
+let simd: boolean | undefined;
+
+function simdSupported(): boolean {
+  // The smallest module using a v128 value: (func (result v128) (v128.const i32x4 0 0 0 0)).
+  simd ??= WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123,
+    3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]));
+  return simd;
+}
+
 /** One instance of the core: its own 64 KiB memory and context pool. */
 export class Core {
   readonly exports: CoreExports;
@@ -74,7 +104,10 @@ export class Core {
   readonly window: Uint8Array;
   readonly memory: Uint8Array;
 
-  constructor(build: CoreBuild = "release") {
+  readonly build: CoreBuild;
+
+  constructor(build: CoreBuild = defaultBuild()) {
+    this.build = build;
     // No imports: the release core needs none, and a core that asked for one would fail here.
     const { exports } = instantiateSync<Record<string, unknown>>(compile(build), {});
     this.exports = exports as unknown as CoreExports;

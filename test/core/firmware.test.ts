@@ -43,7 +43,7 @@ describe("firmware constraints of the release core", () => {
   it("declares one 64 KiB page, initial = maximum, and never grows it", () => {
     expect(wat).toMatch(/\(memory \(;0;\) 1 1\)/);
     expect(wat).not.toContain("memory.grow");
-    const core = new Core();
+    const core = new Core("release");
     expect(core.exports.heapBase()).toBeLessThanOrEqual(65536);
   });
 
@@ -51,13 +51,21 @@ describe("firmware constraints of the release core", () => {
     expect(wat).not.toMatch(/\bv128\b|externref|funcref/);
   });
 
-  it("passes its self-test in Node, release and debug builds", () => {
+  it("passes its self-test in Node, as do the SIMD and debug builds", () => {
     expect(new Core("release").selfTest()).toBe(0);
+    expect(new Core("simd").selfTest()).toBe(0);
     expect(new Core("debug").selfTest()).toBe(0);
   });
 
+  it("keeps SIMD to the Node-only build, which does use it", async () => {
+    const w = await wabt();
+    const simd = readFileSync(corePath("simd"));
+    expect(() => w.readWasm(simd, { simd: true }).validate()).not.toThrow();
+    expect(() => w.readWasm(simd, { simd: false }).validate()).toThrow();
+  });
+
   it("allocates nothing: after a million operations memory and static data are unchanged", () => {
-    const core = new Core();
+    const core = new Core("release");
     const memory = core.exports.memory;
     const segments = dataSegments(wat);
     expect(segments.length).toBeGreaterThan(0);

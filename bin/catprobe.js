@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// The `catprobe` bin: runs the TypeScript CLI through tsx.
+import { tsImport } from "tsx/esm/api";
+
+await tsImport("../host/cli.ts", import.meta.url);

@@ -1,0 +1,40 @@
+// catprobe command line: `npx tsx host/cli.ts <command>` or the `catprobe` bin.
+// Exit status: 0 success, 1 a check failed, 2 a usage or configuration error.
+
+import { demo } from "./commands/demo.js";
+import { md5File } from "./commands/md5.js";
+import { selfTest } from "./commands/selftest.js";
+import { UsageError } from "./commands/usage.js";
+
+const USAGE = `usage: catprobe <command>
+
+commands:
+  selftest          run the WebAssembly core's power-on self-test on every build
+  md5 <file|->      MD5 of a file (or standard input) through the core, for md5 verify tasks
+  demo              self-test, then one verified exchange with a loopback server
+
+environment:
+  CATPROBE_CORE     core build for the host: simd (default where supported), release, debug`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case "selftest": return selfTest();
+    case "md5": return md5File(args);
+    case "demo": return demo();
+    case undefined: case "help": case "--help": case "-h":
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: Error) => {
+    console.error(`catprobe: ${err.message}`);
+    if (err instanceof UsageError) console.error(`\n${USAGE}`);
+    process.exitCode = 2;
+  },
+);
