@@ -7,8 +7,8 @@ export interface Measurement {
 }
 
 const WARMUP_MS = 150;
-const SAMPLE_MS = 250;
-const SAMPLES = 5;
+const SAMPLE_MS = 200;
+const SAMPLES = 7;
 
 function sample(fn: () => unknown, ms: number): number {
   let ops = 0;
@@ -25,15 +25,27 @@ function sample(fn: () => unknown, ms: number): number {
   return (ops * 1000) / elapsed;
 }
 
-export function measure(name: string, bytesPerOp: number, fn: () => unknown): Measurement {
-  sample(fn, WARMUP_MS);
-  const rates = Array.from({ length: SAMPLES }, () => sample(fn, SAMPLE_MS)).sort((a, b) => a - b);
-  return { name, opsPerSec: rates[SAMPLES >> 1], bytesPerOp };
+/**
+ * Measures the contenders in interleaved rounds (one sample of each per round), so that a
+ * burst of machine noise lands on all of them rather than on whichever ran at that moment.
+ */
+export function measureAll(bytesPerOp: number, cases: Record<string, () => unknown>): Measurement[] {
+  const entries = Object.entries(cases);
+  for (const [, fn] of entries) sample(fn, WARMUP_MS);
+  const rates = entries.map(() => [] as number[]);
+  for (let round = 0; round < SAMPLES; round++) {
+    entries.forEach(([, fn], i) => rates[i].push(sample(fn, SAMPLE_MS)));
+  }
+  return entries.map(([name], i) => {
+    const sorted = rates[i].sort((a, b) => a - b);
+    return { name, opsPerSec: sorted[SAMPLES >> 1], bytesPerOp };
+  });
 }
 
 export function formatRate(m: Measurement): string {
   const mbps = (m.opsPerSec * m.bytesPerOp) / 1e6;
-  const ops = m.opsPerSec >= 1e6 ? `${(m.opsPerSec / 1e6).toFixed(2)} M` : `${(m.opsPerSec / 1e3).toFixed(1)} k`;
+  const r = m.opsPerSec;
+  const ops = r >= 1e6 ? `${(r / 1e6).toFixed(2)} M` : r >= 1e4 ? `${(r / 1e3).toFixed(1)} k` : `${r.toFixed(0)} `;
   return `${m.name.padEnd(34)} ${ops}ops/s`.padEnd(52) + `${mbps.toFixed(1).padStart(9)} MB/s`;
 }
 
