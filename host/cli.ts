@@ -3,12 +3,16 @@
 
 import { demo } from "./commands/demo.js";
 import { md5File } from "./commands/md5.js";
+import { run } from "./commands/run.js";
 import { selfTest } from "./commands/selftest.js";
 import { UsageError } from "./commands/usage.js";
+import { ConfigError } from "./task/config-error.js";
 
 const USAGE = `usage: catprobe <command>
 
 commands:
+  run <task.json|dir> [--probe ID] [--json] [--concurrency N]
+                    run each task's schedule now; print a table, or one JSON result a line
   selftest          run the WebAssembly core's power-on self-test on every build
   md5 <file|->      MD5 of a file (or standard input) through the core, for md5 verify tasks
   demo              self-test, then one verified exchange with a loopback server
@@ -19,6 +23,7 @@ environment:
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
+    case "run": return run(args);
     case "selftest": return selfTest();
     case "md5": return md5File(args);
     case "demo": return demo();
@@ -30,10 +35,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A closed pipe (`catprobe run … --json | head`) ends the output, not the process with a trace.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err: Error) => {
-    console.error(`catprobe: ${err.message}`);
+    if (err instanceof ConfigError) console.error(`catprobe: configuration error\n${err.message}`);
+    else console.error(`catprobe: ${err.message}`);
     if (err instanceof UsageError) console.error(`\n${USAGE}`);
     process.exitCode = 2;
   },

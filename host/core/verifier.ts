@@ -35,28 +35,36 @@ export interface Verifier {
   release(): void;
 }
 
+/** Throws VerifyDataError when the core cannot verify with this data; returns its length. */
+export function checkVerifySpec(core: Core, spec: VerifySpec): number {
+  switch (spec.mode) {
+    case "partial":
+      if (spec.keyword.length === 0) throw new VerifyDataError("the keyword is empty");
+      if (spec.keyword.length > core.maxKeyword) {
+        throw new VerifyDataError(
+          `the keyword is ${spec.keyword.length} bytes; the core supports at most ${core.maxKeyword}`);
+      }
+      return spec.keyword.length;
+    case "full":
+      if (spec.expected.length === 0) throw new VerifyDataError("the expected reply is empty");
+      return spec.expected.length;
+    case "md5":
+      if (spec.digest.length !== 16) {
+        throw new VerifyDataError(`an MD5 digest is 16 bytes (32 hex digits), got ${spec.digest.length}`);
+      }
+      return 16;
+    case "none":
+      return 0;
+  }
+}
+
 /** Checks the spec's data and opens a core context for it. */
 export function createVerifier(core: Core, spec: VerifySpec): Verifier {
   const x = core.exports;
-  let len = 0;
-  if (spec.mode === "partial") {
-    if (spec.keyword.length === 0) throw new VerifyDataError("the keyword is empty");
-    if (spec.keyword.length > core.maxKeyword) {
-      throw new VerifyDataError(
-        `the keyword is ${spec.keyword.length} bytes; the core supports at most ${core.maxKeyword}`);
-    }
-    core.window.set(spec.keyword);
-    len = spec.keyword.length;
-  } else if (spec.mode === "full") {
-    if (spec.expected.length === 0) throw new VerifyDataError("the expected reply is empty");
-    len = spec.expected.length;
-  } else if (spec.mode === "md5") {
-    if (spec.digest.length !== 16) {
-      throw new VerifyDataError(`an MD5 digest is 16 bytes (32 hex digits), got ${spec.digest.length}`);
-    }
-    core.window.set(spec.digest);
-  }
-  const ctx = x.verifierOpen(MODE_IDS[spec.mode], len);
+  const len = checkVerifySpec(core, spec);
+  if (spec.mode === "partial") core.window.set(spec.keyword);
+  if (spec.mode === "md5") core.window.set(spec.digest);
+  const ctx = x.verifierOpen(MODE_IDS[spec.mode], spec.mode === "md5" ? 16 : len);
   if (ctx === ERR_BUSY) throw new CoreBusyError(x.contextCount());
   if (ctx < 0) throw new CoreCallError("verifierOpen", ctx);
   return new CoreVerifier(core, spec, ctx);

@@ -1,0 +1,88 @@
+// `catprobe run <task.json|dir> [--probe ID] [--json] [--concurrency N]`: runs each task's
+// schedule now and prints every result: a table, or one JSON record a line.
+// Exit status 0 when every run passed, 1 when any failed with a code, 2 on a configuration error.
+
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { errorCodeInfo } from "../codes.js";
+import { CorePool } from "../core/pool.js";
+import type { ResultRecord } from "../probe/result.js";
+import { makeRunnable } from "../probe/runner.js";
+import { runSchedules } from "../probe/schedule.js";
+import { loadTasks } from "../task/load.js";
+import { ID_PATTERN, ID_RULE } from "../task/schema.js";
+import { UsageError } from "./usage.js";
+
+/** This machine's name as a probe id: characters outside the id alphabet become '-'. */
+export function defaultProbeId(): string {
+  return hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 64) || "probe";
+}
+
+function parse(args: string[]) {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      probe: { type: "string" },
+      json: { type: "boolean", default: false },
+      concurrency: { type: "string", default: "64" },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError("run takes one task file or directory");
+  const probe = values.probe ?? defaultProbeId();
+  if (!ID_PATTERN.test(probe)) throw new UsageError(`--probe ${JSON.stringify(probe)}: must be ${ID_RULE}`);
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
+    throw new UsageError(`--concurrency ${values.concurrency}: must be a whole number from 1 to 10000`);
+  }
+  return { path: positionals[0], probe, json: values.json, concurrency };
+}
+
+const ms = (v: number | null) => (v === null ? "-" : v.toFixed(1));
+
+function tableRow(r: ResultRecord, run: number): string {
+  const t = r.timings;
+  const cells = [
+    r.task.padEnd(20), `#${run}`.padEnd(5), (r.ok ? "ok" : String(r.code)).padEnd(5),
+    (r.step === null ? "-" : String(r.step + 1)).padEnd(5), ms(t.totalMs).padStart(9), ms(t.dnsMs).padStart(8),
+    ms(t.connectMs).padStart(8), ms(t.tlsMs).padStart(8), ms(t.firstByteMs).padStart(8),
+  ];
+  let line = cells.join(" ");
+  if (!r.ok) line += `\n${" ".repeat(27)}${errorCodeInfo(r.code!).definition} ${r.message}`;
+  return line;
+}
+
+const HEADER = ["TASK".padEnd(20), "RUN".padEnd(5), "CODE".padEnd(5), "STEP".padEnd(5), "TOTAL ms".padStart(9),
+  "DNS".padStart(8), "CONNECT".padStart(8), "TLS".padStart(8), "TTFB".padStart(8)].join(" ");
+
+function summary(results: ResultRecord[]): string {
+  const failed = results.filter((r) => !r.ok);
+  const byCode = new Map<number, number>();
+  for (const r of failed) byCode.set(r.code!, (byCode.get(r.code!) ?? 0) + 1);
+  const codes = [...byCode].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([c, n]) => `${c} ×${n}`).join(", ");
+  return `${results.length} run${results.length === 1 ? "" : "s"}: ${results.length - failed.length} ok, ` +
+    `${failed.length} failed${codes ? ` (${codes})` : ""}`;
+}
+
+export async function run(args: string[]): Promise<number> {
+  const opts = parse(args);
+  const pool = new CorePool();
+  const tasks = loadTasks(opts.path).map((t) => makeRunnable(t, pool));
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once("SIGINT", stop);
+  if (!opts.json) console.log(HEADER);
+  try {
+    const results = await runSchedules(tasks, {
+      probe: opts.probe,
+      pool,
+      concurrency: opts.concurrency,
+      signal: abort.signal,
+      onResult: (r) => console.log(opts.json ? JSON.stringify(r) : tableRow(r, Number(r.id.split("/").pop()))),
+    });
+    if (!opts.json) console.log(`\n${summary(results)}`);
+    return results.every((r) => r.ok) ? 0 : 1;
+  } finally {
+    process.off("SIGINT", stop);
+  }
+}

@@ -1,0 +1,122 @@
+// One probe connection: writes step data and hands incoming bytes to the step that is
+// reading. Bytes that arrive while no step reads (the rest of a chunk after a verdict) are
+// kept, bounded, for a following step that has nothing to send; a step that sends discards
+// them (DESIGN.md: bytes received before a step begins writing are not its reply).
+
+import type { Socket } from "node:net";
+import { RunFault, describeError } from "./fault.js";
+
+export interface ReplyListener {
+  data(chunk: Buffer): void;
+  /** the peer closed or reset the connection */
+  end(): void;
+}
+
+/** Leftover bytes kept between steps at most; more is dropped (a flood cannot grow memory). */
+const MAX_LEFTOVER = 1 << 20;
+
+export class Connection {
+  bytesSent = 0;
+  bytesReceived = 0;
+  /** how the connection ended, once it has: "closed" or "reset" */
+  ended: "closed" | "reset" | null = null;
+  private socket: Socket;
+  private listener: ReplyListener | null = null;
+  private leftover: Buffer[] = [];
+  private leftoverBytes = 0;
+  private writeFailed: ((err: Error) => void) | null = null;
+
+  private readonly onData = (chunk: Buffer) => {
+    this.bytesReceived += chunk.length;
+    if (this.listener) this.listener.data(chunk);
+    else this.keep(chunk);
+  };
+  private readonly onEnd = () => this.finish("closed");
+  private readonly onError = (err: Error) => {
+    this.writeFailed?.(err);
+    this.finish((err as NodeJS.ErrnoException).code === "ECONNRESET" ? "reset" : "closed");
+  };
+  private readonly onClose = () => this.finish("closed");
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    socket.on("data", this.onData).on("end", this.onEnd).on("error", this.onError).on("close", this.onClose);
+  }
+
+  private finish(how: "closed" | "reset"): void {
+    if (this.ended) return;
+    this.ended = how;
+    this.listener?.end();
+  }
+
+  /** Keeps bytes for a following step that sends nothing. */
+  keep(chunk: Buffer): void {
+    if (chunk.length === 0 || this.leftoverBytes + chunk.length > MAX_LEFTOVER) return;
+    this.leftover.push(chunk);
+    this.leftoverBytes += chunk.length;
+  }
+
+  discardLeftover(): void {
+    this.leftover = [];
+    this.leftoverBytes = 0;
+  }
+
+  /** Routes incoming bytes to `listener`: first the leftover, then the end if it came. */
+  listen(listener: ReplyListener | null): void {
+    this.listener = listener;
+    if (!listener) return;
+    while (this.leftover.length && this.listener === listener) {
+      const chunk = this.leftover.shift()!;
+      this.leftoverBytes -= chunk.length;
+      listener.data(chunk);
+    }
+    if (this.ended && this.listener === listener) listener.end();
+  }
+
+  /** Resolves once the local TCP stack has accepted all of `data`; a failure is a 602. */
+  write(data: Uint8Array, step: number): Promise<void> {
+    const where = `step ${step + 1}`;
+    if (this.ended || !this.socket.writable) {
+      const how = this.ended === "reset" ? "reset" : "closed";
+      return Promise.reject(new RunFault(602, `${where}: connection ${how} by peer before the data could be sent`, step));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        this.writeFailed = null;
+        reject(new RunFault(602, `${where}: sending ${data.length} bytes failed: ${describeError(err)}`, step));
+      };
+      this.writeFailed = fail;
+      this.socket.write(data, (err) => {
+        if (this.writeFailed !== fail) return; // already failed through the error event
+        this.writeFailed = null;
+        if (err) return fail(err);
+        this.bytesSent += data.length;
+        resolve();
+      });
+    });
+  }
+
+  /** Hands the socket over (STARTTLS): this connection stops reading it. */
+  detach(): Socket {
+    const socket = this.socket;
+    socket.off("data", this.onData).off("end", this.onEnd).off("close", this.onClose).off("error", this.onError);
+    socket.on("error", () => {}); // the TLS layer reports errors from here on
+    this.discardLeftover();
+    return socket;
+  }
+
+  /** Reads from `socket` from now on (the TLS socket after STARTTLS). */
+  adopt(socket: Socket): void {
+    this.attach(socket);
+  }
+
+  destroy(): void {
+    this.listener = null;
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,124 @@
+// One run of a task: DNS, connect, TLS, then the steps, into exactly one result record.
+// Every socket and timer of the run is released before the record is returned.
+
+import type { CorePool } from "../core/pool.js";
+import type { LoadedTask } from "../task/load.js";
+import type { TaskSpec } from "../task/schema.js";
+import { Connection } from "./connection.js";
+import { connectTarget } from "./connect.js";
+import type { Deadline } from "./deadline.js";
+import { resolveTarget } from "./dns.js";
+import { RunFault } from "./fault.js";
+import { prepareTask, type PreparedStep } from "./prepare.js";
+import { type ResultRecord, type TlsFacts, type Timings, roundMs } from "./result.js";
+import { runStep } from "./step.js";
+import { handshake, readTlsFiles, tlsFacts, type TlsFiles } from "./tls.js";
+
+/** A task ready to run: its data converted and checked, its TLS files read. */
+export interface RunnableTask {
+  file: string;
+  spec: TaskSpec;
+  steps: PreparedStep[];
+  invalid: RunFault | null;
+  tls: TlsFiles;
+}
+
+export function makeRunnable(loaded: LoadedTask, pool: CorePool): RunnableTask {
+  const prepared = prepareTask(pool.primary, loaded.spec);
+  return { file: loaded.file, ...prepared, tls: readTlsFiles(loaded.spec, loaded.file) };
+}
+
+export interface RunOptions {
+  probe: string;
+  pool: CorePool;
+  /** which run of the schedule this is; part of the result id */
+  run: number;
+}
+
+export async function runTask(task: RunnableTask, opts: RunOptions): Promise<ResultRecord> {
+  const { spec } = task;
+  const ts = Date.now();
+  const started = performance.now();
+  let phase = "DNS";
+  let step: number | null = null;
+  const deadline: Deadline = {
+    at: started + spec.taskTimeoutMs,
+    fault: () => new RunFault(604, `task did not complete within ${spec.taskTimeoutMs} ms (during ${phase})`, step),
+  };
+  const timings: Omit<Timings, "totalMs"> = {
+    dnsMs: null, connectMs: null, tlsMs: null, sendMs: null, firstByteMs: null, receiveMs: null,
+  };
+  let address: string | null = null;
+  let tls: TlsFacts | undefined;
+  let conn: Connection | undefined;
+  let fault: RunFault | null = null;
+  const since = (t: number) => performance.now() - t;
+
+  try {
+    if (task.invalid) throw task.invalid;
+    let t = performance.now();
+    const resolved = await resolveTarget(spec, deadline);
+    timings.dnsMs = since(t);
+    address = resolved.address;
+
+    phase = "connect";
+    t = performance.now();
+    conn = new Connection(await connectTarget(spec, resolved, deadline));
+    timings.connectMs = since(t);
+
+    if (spec.target.tls) {
+      phase = "TLS handshake";
+      t = performance.now();
+      const secure = await handshake(conn.detach(), spec, task.tls, deadline);
+      conn.adopt(secure);
+      timings.tlsMs = since(t);
+      tls = tlsFacts(secure);
+    }
+
+    for (const prepared of task.steps) {
+      step = prepared.index;
+      phase = `step ${prepared.index + 1}`;
+      await runStep(conn, prepared, opts.pool, deadline, timings);
+      if (prepared.starttls) {
+        phase = `STARTTLS after step ${prepared.index + 1}`;
+        t = performance.now();
+        const secure = await handshake(conn.detach(), spec, task.tls, deadline, prepared.index);
+        conn.adopt(secure);
+        timings.tlsMs = (timings.tlsMs ?? 0) + since(t);
+        tls = tlsFacts(secure);
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof RunFault)) throw err;
+    fault = err;
+  } finally {
+    conn?.destroy();
+  }
+
+  const record: ResultRecord = {
+    v: 1,
+    id: `${opts.probe}/${spec.id}/${ts}/${opts.run}`,
+    probe: opts.probe,
+    task: spec.id,
+    ts,
+    ok: fault === null,
+    code: fault?.code ?? null,
+    step: fault ? fault.step ?? step : null,
+    message: fault?.message ?? null,
+    address,
+    timings: {
+      dnsMs: round(timings.dnsMs), connectMs: round(timings.connectMs), tlsMs: round(timings.tlsMs),
+      sendMs: round(timings.sendMs), firstByteMs: round(timings.firstByteMs),
+      receiveMs: round(timings.receiveMs), totalMs: roundMs(since(started)),
+    },
+    bytesSent: conn?.bytesSent ?? 0,
+    bytesReceived: conn?.bytesReceived ?? 0,
+  };
+  if (tls) record.tls = tls;
+  if (spec.labels) record.labels = spec.labels;
+  return record;
+}
+
+function round(ms: number | null): number | null {
+  return ms === null ? null : roundMs(ms);
+}

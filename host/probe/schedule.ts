@@ -1,0 +1,50 @@
+// Runs tasks on their schedules: each task's `count` runs, `intervalMs` apart, all tasks at
+// once with at most `concurrency` runs in flight. A run still going when the next one of the
+// same task is due delays it: runs of one task never overlap.
+
+import { setTimeout as sleep } from "node:timers/promises";
+import type { CorePool } from "../core/pool.js";
+import type { ResultRecord } from "./result.js";
+import { type RunnableTask, runTask } from "./runner.js";
+import { Semaphore } from "./semaphore.js";
+
+export interface ScheduleOptions {
+  probe: string;
+  pool: CorePool;
+  /** runs in flight at most, over all tasks (default 64) */
+  concurrency?: number;
+  /** called with each result as soon as its run ends */
+  onResult?: (record: ResultRecord) => void;
+  /** stops scheduling further runs; runs in flight finish */
+  signal?: AbortSignal;
+}
+
+async function waitUntil(at: number, signal?: AbortSignal): Promise<void> {
+  const ms = at - performance.now();
+  if (ms > 0) await sleep(ms, undefined, { signal }).catch(() => {});
+}
+
+async function runSchedule(task: RunnableTask, slots: Semaphore, opts: ScheduleOptions): Promise<ResultRecord[]> {
+  const results: ResultRecord[] = [];
+  const start = performance.now();
+  for (let run = 0; run < task.spec.count && !opts.signal?.aborted; run++) {
+    await waitUntil(start + run * task.spec.intervalMs, opts.signal);
+    if (opts.signal?.aborted) break;
+    await slots.acquire();
+    try {
+      const record = await runTask(task, { probe: opts.probe, pool: opts.pool, run });
+      results.push(record);
+      opts.onResult?.(record);
+    } finally {
+      slots.release();
+    }
+  }
+  return results;
+}
+
+/** Runs every task's schedule; resolves with all results once every schedule is done. */
+export async function runSchedules(tasks: RunnableTask[], opts: ScheduleOptions): Promise<ResultRecord[]> {
+  const slots = new Semaphore(opts.concurrency ?? 64);
+  const all = await Promise.all(tasks.map((task) => runSchedule(task, slots, opts)));
+  return all.flat();
+}

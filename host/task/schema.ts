@@ -1,0 +1,64 @@
+// The task file (DESIGN.md "Task file"): its shape, its defaults, and the types the probe uses.
+// Unknown fields are errors, so that a typo ("timeout" for "timeoutMs") is not silently ignored.
+
+import { isIP } from "node:net";
+import { z } from "zod";
+
+export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+export const ID_RULE = "1–64 characters of A-Z a-z 0-9 . _ -";
+
+const id = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
+const ms = (fallback: number) => z.number().int().positive().max(24 * 3600 * 1000).default(fallback);
+
+/** `IP`, `IP:port` or `[IPv6]:port`, as Node's resolver takes them. */
+const dnsServer = z.string().refine((s) => {
+  if (isIP(s)) return true;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(s);
+  return m !== null && isIP(m[1] ?? m[2]) !== 0 && Number(m[3]) >= 1 && Number(m[3]) <= 65535;
+}, "must be IP, IP:port or [IPv6]:port");
+
+export const stepSchema = z.strictObject({
+  send: z.string().optional(),
+  format: z.enum(["text", "buffer"]).optional(),
+  verify: z.enum(["none", "full", "partial", "md5"]),
+  expect: z.string().optional(),
+  responseTimeoutMs: ms(5000),
+  timeoutMs: ms(10000),
+  idleMs: ms(1000),
+  maxResponseBytes: z.number().int().positive().max(1 << 30).default(1 << 20),
+  starttls: z.boolean().default(false),
+}).refine((s) => s.verify === "none" || s.expect !== undefined, {
+  message: "is required unless verify is \"none\"", path: ["expect"],
+});
+
+export const taskSchema = z.strictObject({
+  id,
+  target: z.strictObject({
+    host: z.string().min(1, "must not be empty").max(253),
+    port: z.number().int().min(1).max(65535),
+    tls: z.boolean().default(false),
+    servername: z.string().min(1).optional(),
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    insecure: z.boolean().default(false),
+  }),
+  format: z.enum(["text", "buffer"]).default("text"),
+  dns: z.strictObject({
+    servers: z.array(dnsServer).min(1).optional(),
+    timeoutMs: ms(5000),
+    family: z.union([z.literal(0), z.literal(4), z.literal(6)]).default(0),
+  }).default({ timeoutMs: 5000, family: 0 }),
+  connectTimeoutMs: ms(5000),
+  taskTimeoutMs: ms(30000),
+  steps: z.array(stepSchema).min(1, "needs at least one step"),
+  count: z.number().int().min(1).max(1_000_000).default(1),
+  intervalMs: z.number().int().min(0).max(24 * 3600 * 1000).default(60000),
+  labels: z.record(z.string(), z.string()).optional(),
+}).refine((t) => (t.target.cert === undefined) === (t.target.key === undefined), {
+  message: "cert and key go together", path: ["target", "cert"],
+});
+
+/** A task as loaded: every default filled in. */
+export type TaskSpec = z.output<typeof taskSchema>;
+export type StepSpec = TaskSpec["steps"][number];
