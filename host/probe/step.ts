@@ -27,19 +27,21 @@ export async function runStep(
     at: started + step.timeoutMs,
     fault: () => new RunFault(609, `step ${step.index + 1} did not complete within ${step.timeoutMs} ms`, step.index),
   };
+  // The response timer starts once the data is written, or with the step when it sends nothing.
+  let replyFrom = started;
   if (step.send) {
     conn.discardLeftover();
     await within(conn.write(step.send, step.index), [limit, task]);
-    times.sendMs = (times.sendMs ?? 0) + performance.now() - started;
+    replyFrom = performance.now();
+    times.sendMs = (times.sendMs ?? 0) + replyFrom - started;
   }
-  await readReply(conn, step, pool, [limit, task], times);
+  await readReply(conn, step, pool, replyFrom, [limit, task], times);
 }
 
 function readReply(
-  conn: Connection, step: PreparedStep, pool: CorePool, outer: Deadline[], times: StepTimes,
+  conn: Connection, step: PreparedStep, pool: CorePool, replyFrom: number, outer: Deadline[], times: StepTimes,
 ): Promise<void> {
   const where = `step ${step.index + 1}`;
-  const replyFrom = performance.now(); // data written, or the step's start when it sends nothing
   const response: Deadline = {
     at: replyFrom + step.responseTimeoutMs,
     fault: () => new RunFault(603, `${where}: no reply within ${step.responseTimeoutMs} ms`, step.index),
