@@ -4,7 +4,7 @@
 
 import { Core, type CoreBuild } from "./core.js";
 import { CoreBusyError } from "./errors.js";
-import { createVerifier, type VerifySpec, type Verifier } from "./verifier.js";
+import { tryCreateVerifier, type VerifySpec, type Verifier } from "./verifier.js";
 
 export class CorePool {
   private readonly cores: Core[];
@@ -24,15 +24,12 @@ export class CorePool {
 
   createVerifier(spec: VerifySpec): Verifier {
     for (const core of this.cores) {
-      try {
-        return createVerifier(core, spec);
-      } catch (err) {
-        if (!(err instanceof CoreBusyError)) throw err;
-      }
+      const verifier = tryCreateVerifier(core, spec);
+      if (verifier) return verifier;
     }
-    if (this.cores.length >= this.maxCores) throw new CoreBusyError(this.cores.length * 24);
+    if (this.cores.length >= this.maxCores) throw new CoreBusyError(this.cores.length * this.primary.exports.contextCount());
     const core = new Core(this.build);
     this.cores.push(core);
-    return createVerifier(core, spec);
+    return tryCreateVerifier(core, spec)!;
   }
 }

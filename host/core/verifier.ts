@@ -58,16 +58,23 @@ export function checkVerifySpec(core: Core, spec: VerifySpec): number {
   }
 }
 
-/** Checks the spec's data and opens a core context for it. */
-export function createVerifier(core: Core, spec: VerifySpec): Verifier {
+/** Checks the spec's data and opens a core context for it; null when every context is in use. */
+export function tryCreateVerifier(core: Core, spec: VerifySpec): Verifier | null {
   const x = core.exports;
   const len = checkVerifySpec(core, spec);
   if (spec.mode === "partial") core.window.set(spec.keyword);
   if (spec.mode === "md5") core.window.set(spec.digest);
   const ctx = x.verifierOpen(MODE_IDS[spec.mode], spec.mode === "md5" ? 16 : len);
-  if (ctx === ERR_BUSY) throw new CoreBusyError(x.contextCount());
+  if (ctx === ERR_BUSY) return null;
   if (ctx < 0) throw new CoreCallError("verifierOpen", ctx);
   return new CoreVerifier(core, spec, ctx);
+}
+
+/** Checks the spec's data and opens a core context for it; CoreBusyError when none is free. */
+export function createVerifier(core: Core, spec: VerifySpec): Verifier {
+  const verifier = tryCreateVerifier(core, spec);
+  if (!verifier) throw new CoreBusyError(core.exports.contextCount());
+  return verifier;
 }
 
 class CoreVerifier implements Verifier {

@@ -52,10 +52,11 @@ export function formatRate(m: Measurement): string {
 /** Collects `ratio <name> <value>` lines, printed together at the end of the run. */
 export class Ratios {
   private readonly lines: string[] = [];
-  add(name: string, ours: Measurement, peer: Measurement): number {
-    const ratio = ours.opsPerSec / peer.opsPerSec;
+  add(name: string, ours: Measurement, peer: Measurement): void {
+    this.addValue(name, ours.opsPerSec / peer.opsPerSec);
+  }
+  addValue(name: string, ratio: number): void {
     this.lines.push(`ratio ${name} ${ratio.toFixed(2)}`);
-    return ratio;
   }
   print(): void {
     console.log("");

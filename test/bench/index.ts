@@ -3,8 +3,12 @@
 import { cpus } from "node:os";
 import { Ratios } from "./harness.js";
 import { benchCore } from "./core.bench.js";
+import { benchProbe } from "./probe.bench.js";
 
 const ratios = new Ratios();
 console.log(`catprobe benchmarks — ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus()[0]?.model ?? "unknown CPU"} × ${cpus().length}`);
-await benchCore(ratios);
+// `npm run bench -- probe` runs one group; no argument runs all.
+const only = process.argv[2];
+if (!only || only === "core") await benchCore(ratios);
+if (!only || only === "probe") await benchProbe(ratios);
 ratios.print();

@@ -1,0 +1,173 @@
+// Probe runs per second against a loopback echo server, at concurrency 1 and 64: catprobe's
+// runner, a bare Node `net` loop doing the same connect/send/read/close (the floor), and
+// Prometheus blackbox_exporter's tcp prober driven over HTTP when it is installed.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { Agent, get } from "node:http";
+import { connect, createServer, type AddressInfo, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CorePool } from "../../host/core/pool.js";
+import { makeRunnable, runTask } from "../../host/probe/runner.js";
+import { parseTask } from "../../host/task/load.js";
+import type { Ratios } from "./harness.js";
+
+const ROUND_MS = 1000;
+const ROUNDS = 5;
+const REQUEST = "PING\r\n";
+
+async function echoServer(delayMs = 0): Promise<Server> {
+  const server = createServer((sock) => {
+    sock.on("error", () => {});
+    sock.on("data", (d) => (delayMs ? setTimeout(() => sock.write(d), delayMs) : sock.write(d)));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return server;
+}
+
+/** Runs `one` in `concurrency` loops for ROUND_MS; returns completed runs per second. */
+async function throughput(concurrency: number, one: () => Promise<boolean>): Promise<{ rate: number; failed: number }> {
+  let done = 0;
+  let failed = 0;
+  const end = performance.now() + ROUND_MS;
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      if (!(await one())) failed++;
+      done++;
+    }
+  }));
+  return { rate: (done * 1000) / (performance.now() - start), failed };
+}
+
+function bareRun(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: "127.0.0.1", port, noDelay: true });
+    let got = "";
+    sock.on("connect", () => sock.write(REQUEST));
+    sock.on("data", (d) => {
+      got += d;
+      if (got.includes("PING")) {
+        sock.destroy();
+        resolve(true);
+      }
+    });
+    sock.on("error", () => resolve(false));
+  });
+}
+
+async function startBlackbox(): Promise<{ port: number; child: ChildProcess } | null> {
+  const bin = spawnSync("sh", ["-c", "command -v prometheus-blackbox-exporter"]).stdout.toString().trim();
+  if (!bin) return null;
+  const dir = mkdtempSync(join(tmpdir(), "catprobe-blackbox-"));
+  writeFileSync(join(dir, "blackbox.yml"), [
+    "modules:",
+    "  tcp_ping:",
+    "    prober: tcp",
+    "    timeout: 5s",
+    "    tcp:",
+    "      query_response:",
+    "        - send: \"PING\"",
+    "        - expect: \"PING\"",
+  ].join("\n"));
+  const probe = createServer();
+  probe.listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const port = (probe.address() as AddressInfo).port;
+  probe.close();
+  const child = spawn(bin, [`--config.file=${join(dir, "blackbox.yml")}`, `--web.listen-address=127.0.0.1:${port}`], {
+    stdio: "ignore",
+  });
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const ok = await new Promise<boolean>((resolve) => {
+      get(`http://127.0.0.1:${port}/`, (res) => { res.resume(); resolve(true); }).on("error", () => resolve(false));
+    });
+    if (ok) return { port, child };
+  }
+  child.kill();
+  throw new Error("blackbox_exporter did not start");
+}
+
+function blackboxRun(agent: Agent, port: number, target: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    get({ host: "127.0.0.1", port, agent, path: `/probe?module=tcp_ping&target=127.0.0.1:${target}` }, (res) => {
+      let body = "";
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve(/^probe_success 1$/m.test(body)));
+    }).on("error", () => resolve(false));
+  });
+}
+
+/** Heap and external memory per run in flight: 1,000 runs held open by a slow server. */
+async function memoryPerRun(pool: CorePool): Promise<number> {
+  const slow = await echoServer(1500);
+  const port = (slow.address() as AddressInfo).port;
+  const task = makeRunnable({ file: "bench", spec: parseTask("bench", JSON.stringify({
+    id: "mem", target: { host: "127.0.0.1", port }, steps: [{ send: REQUEST, verify: "partial", expect: "PING" }],
+  })) }, pool);
+  const used = () => { const m = process.memoryUsage(); return m.heapUsed + m.external + m.arrayBuffers; };
+  (globalThis as { gc?: () => void }).gc?.();
+  const before = used();
+  const runs = Array.from({ length: 1000 }, (_, run) => runTask(task, { probe: "bench", pool, run }));
+  await new Promise((r) => setTimeout(r, 1000));
+  const during = used();
+  await Promise.all(runs);
+  slow.close();
+  return (during - before) / 1000;
+}
+
+export async function benchProbe(ratios: Ratios): Promise<void> {
+  const server = await echoServer();
+  const port = (server.address() as AddressInfo).port;
+  const pool = new CorePool();
+  const task = makeRunnable({ file: "bench", spec: parseTask("bench", JSON.stringify({
+    id: "echo", target: { host: "127.0.0.1", port }, steps: [{ send: REQUEST, verify: "partial", expect: "PING" }],
+  })) }, pool);
+  let run = 0;
+  const probeRun = async () => (await runTask(task, { probe: "bench", pool, run: run++ })).ok;
+
+  console.log(`probe runs per second against a loopback echo server (median of ${ROUNDS} interleaved ${ROUND_MS} ms rounds)`);
+  const blackbox = await startBlackbox();
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const rows: Record<string, Record<number, number>> = {};
+  for (const c of [1, 64]) {
+    const measured: [string, () => Promise<boolean>][] = [
+      ["catprobe runner", probeRun],
+      ["bare node net loop", () => bareRun(port)],
+    ];
+    if (blackbox) measured.push(["blackbox_exporter tcp", () => blackboxRun(agent, blackbox.port, port)]);
+    const rates = measured.map(() => [] as number[]);
+    const failures = measured.map(() => 0);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [i, [, one]] of measured.entries()) {
+        const { rate, failed } = await throughput(c, one);
+        rates[i].push(rate);
+        failures[i] += failed;
+      }
+    }
+    for (const [i, [name]] of measured.entries()) {
+      const rate = rates[i].sort((a, b) => a - b)[ROUNDS >> 1];
+      (rows[name] ??= {})[c] = rate;
+      const failed = failures[i] ? `  (${failures[i]} failed)` : "";
+      console.log(`  ${name.padEnd(24)} c=${String(c).padEnd(3)} ${rate.toFixed(0).padStart(7)} runs/s${failed}`);
+    }
+  }
+  if (!blackbox) console.log("  blackbox_exporter not installed (apt-get install prometheus-blackbox-exporter): no ratio");
+  blackbox?.child.kill();
+  agent.destroy();
+  server.close();
+
+  const perRun = await memoryPerRun(pool);
+  console.log(`  memory per in-flight run: ${(perRun / 1024).toFixed(1)} KiB (heap + external, 1,000 runs held open)`);
+  const probe = rows["catprobe runner"][64];
+  ratios.addValue("probe-c64/bare-node", probe / rows["bare node net loop"][64]);
+  ratios.addValue("probe-c1/bare-node", rows["catprobe runner"][1] / rows["bare node net loop"][1]);
+  if (blackbox) {
+    ratios.addValue("probe-c64/blackbox", probe / rows["blackbox_exporter tcp"][64]);
+    ratios.addValue("probe-c1/blackbox", rows["catprobe runner"][1] / rows["blackbox_exporter tcp"][1]);
+  }
+}
