@@ -94,7 +94,7 @@ function leafExtensions(names: string[], issuer?: forge.pki.Certificate): object
   const extensions: object[] = [
     { name: "basicConstraints", cA: false, critical: true },
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: "extKeyUsage", serverAuth: true },
+    { name: "extKeyUsage", serverAuth: true, clientAuth: true }, // also a client certificate for mutual TLS
     { name: "subjectAltName", altNames: altNames(names) },
     { name: "subjectKeyIdentifier" },
   ];

@@ -4,7 +4,7 @@
 // them (DESIGN.md: bytes received before a step begins writing are not its reply).
 
 import type { Socket } from "node:net";
-import { RunFault, describeError } from "./fault.js";
+import { RunFault, describeError, isTlsError } from "./fault.js";
 
 export interface ReplyListener {
   data(chunk: Buffer): void;
@@ -20,6 +20,8 @@ export class Connection {
   bytesReceived = 0;
   /** how the connection ended, once it has: "closed" or "reset" */
   ended: "closed" | "reset" | null = null;
+  /** the error that ended it, if one did */
+  error: Error | null = null;
   private socket: Socket;
   private listener: ReplyListener | null = null;
   private leftover: Buffer[] = [];
@@ -33,6 +35,7 @@ export class Connection {
   };
   private readonly onEnd = () => this.finish("closed");
   private readonly onError = (err: Error) => {
+    this.error ??= err;
     this.writeFailed?.(err);
     this.finish((err as NodeJS.ErrnoException).code === "ECONNRESET" ? "reset" : "closed");
   };
@@ -88,7 +91,9 @@ export class Connection {
     return new Promise<void>((resolve, reject) => {
       const fail = (err: Error) => {
         this.writeFailed = null;
-        reject(new RunFault(602, `${where}: sending ${data.length} bytes failed: ${describeError(err)}`, step));
+        reject(isTlsError(err)
+          ? new RunFault(608, `${where}: TLS failure while sending: ${describeError(err)}`, step)
+          : new RunFault(602, `${where}: sending ${data.length} bytes failed: ${describeError(err)}`, step));
       };
       this.writeFailed = fail;
       this.socket.write(data, (err) => {

@@ -25,3 +25,8 @@ export function describeError(err: unknown): string {
   if (e?.code && known[e.code]) return `${known[e.code]} (${e.code})`;
   return e?.code ? `${e.message} (${e.code})` : String(e?.message ?? err);
 }
+
+/** An error raised by the TLS layer (an alert from the peer, a failed verification). */
+export function isTlsError(err: unknown): boolean {
+  return /^ERR_SSL_|^ERR_TLS_/.test((err as NodeJS.ErrnoException)?.code ?? "");
+}

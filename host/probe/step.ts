@@ -9,7 +9,7 @@ import { bytesToHex } from "../core/hex.js";
 import type { Verifier } from "../core/verifier.js";
 import type { Connection } from "./connection.js";
 import { type Deadline, earliest, within } from "./deadline.js";
-import { RunFault } from "./fault.js";
+import { RunFault, describeError, isTlsError } from "./fault.js";
 import type { PreparedStep } from "./prepare.js";
 
 /** Step timings the runner sums into the result. */
@@ -41,81 +41,130 @@ export async function runStep(
 function readReply(
   conn: Connection, step: PreparedStep, pool: CorePool, replyFrom: number, outer: Deadline[], times: StepTimes,
 ): Promise<void> {
-  const where = `step ${step.index + 1}`;
-  const response: Deadline = {
-    at: replyFrom + step.responseTimeoutMs,
-    fault: () => new RunFault(603, `${where}: no reply within ${step.responseTimeoutMs} ms`, step.index),
-  };
-  // Silence after the first byte ends the reply; it is a deadline of the reply's own scope.
-  const idle: Deadline = { at: Infinity, fault: () => response.fault() };
-  const verifier = pool.createVerifier(step.verify);
-  let received = 0;
-  let firstAt: number | null = null;
-  let timer: NodeJS.Timeout | undefined;
-  let done = false;
-
   return new Promise<void>((resolve, reject) => {
-    const finish = (fault?: RunFault) => {
-      done = true;
-      clearTimeout(timer);
-      conn.listen(null);
-      verifier.release();
-      if (firstAt !== null) times.receiveMs = (times.receiveMs ?? 0) + performance.now() - firstAt;
-      if (fault) reject(fault);
-      else resolve();
-    };
-    const deadlines = () => [firstAt === null ? response : idle, ...outer];
-    const endReply = (why: string) => {
-      if (verifier.end() === "pass") return finish();
-      finish(new RunFault(607, `${where}: ${verifyFailure(step, verifier, pool, received, true)} (${why})`, step.index));
-    };
-    /** Acts on a deadline that has passed; returns false when none has. */
-    const expire = (now: number): boolean => {
-      const d = earliest(deadlines());
-      if (d.at > now) return false;
-      if (d === idle) endReply(`no byte for ${step.idleMs} ms`);
-      else finish(d.fault());
-      return true;
-    };
-    const arm = () => {
-      clearTimeout(timer);
-      const at = earliest(deadlines()).at;
-      timer = setTimeout(() => { if (!expire(performance.now())) arm(); }, Math.max(0, at - performance.now()));
-    };
-
-    conn.listen({
-      data(chunk) {
-        const now = performance.now();
-        if (expire(now)) {
-          conn.keep(chunk); // arrived after this reply was over
-          return;
-        }
-        if (firstAt === null) {
-          firstAt = now;
-          times.firstByteMs ??= now - replyFrom;
-        }
-        idle.at = now + step.idleMs;
-        const part = chunk.subarray(0, step.maxResponseBytes - received);
-        const before = received;
-        received += part.length;
-        const verdict = verifier.push(part);
-        if (verdict === "pass") {
-          conn.keep(chunk.subarray(verifier.decidedAt - before));
-          return finish();
-        }
-        if (verdict === "fail") {
-          return finish(new RunFault(607, `${where}: ${verifyFailure(step, verifier, pool, received, false)}`, step.index));
-        }
-        if (received >= step.maxResponseBytes) return endReply(`maxResponseBytes ${step.maxResponseBytes} reached`);
-        arm();
-      },
-      end() {
-        if (received > 0) return endReply(`connection ${conn.ended} by peer`);
-        finish(new RunFault(603, `${where}: connection ${conn.ended} by peer before the first byte of the reply`, step.index));
-      },
-    });
-    if (!done) arm();
+    new ReplyReader(conn, step, pool, replyFrom, outer, times, resolve, reject).start();
   });
+}
+
+/**
+ * Reads one reply. The reply's own scope has one deadline at a time: the response timeout
+ * until the first byte, then the idle timeout, which ends the reply rather than failing it.
+ * One timer is kept armed at the earliest of that and the outer (step, task) deadlines.
+ */
+class ReplyReader {
+  private readonly verifier: Verifier;
+  private readonly where: string;
+  private readonly responseAt: number;
+  private idleAt = Infinity;
+  private received = 0;
+  private firstAt: number | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private done = false;
+  private readonly onTimer = () => {
+    if (!this.expire(performance.now())) this.arm();
+  };
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly step: PreparedStep,
+    private readonly pool: CorePool,
+    private readonly replyFrom: number,
+    private readonly outer: Deadline[],
+    private readonly times: StepTimes,
+    private readonly resolve: () => void,
+    private readonly reject: (fault: RunFault) => void,
+  ) {
+    this.verifier = pool.createVerifier(step.verify);
+    this.where = `step ${step.index + 1}`;
+    this.responseAt = replyFrom + step.responseTimeoutMs;
+  }
+
+  start(): void {
+    this.conn.listen(this);
+    if (!this.done) this.arm();
+  }
+
+  /** The reply-scope deadline now in force: response before the first byte, idle after. */
+  private get replyAt(): number {
+    return this.firstAt === null ? this.responseAt : this.idleAt;
+  }
+
+  /** Acts on the deciding deadline if it has passed by `now` (ties: the reply scope first). */
+  private expire(now: number): boolean {
+    const outer = earliest(this.outer);
+    if (this.replyAt <= outer.at) {
+      if (this.replyAt > now) return false;
+      if (this.firstAt !== null) this.endReply(`no byte for ${this.step.idleMs} ms`);
+      else this.finish(new RunFault(603, `${this.where}: no reply within ${this.step.responseTimeoutMs} ms`, this.step.index));
+      return true;
+    }
+    if (outer.at > now) return false;
+    this.finish(outer.fault());
+    return true;
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    const at = Math.min(this.replyAt, earliest(this.outer).at);
+    this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
+  }
+
+  data(chunk: Buffer): void {
+    const now = performance.now();
+    if (this.expire(now)) {
+      this.conn.keep(chunk); // arrived after this reply was over
+      return;
+    }
+    if (this.firstAt === null) {
+      this.firstAt = now;
+      this.times.firstByteMs ??= now - this.replyFrom;
+    }
+    this.idleAt = now + this.step.idleMs;
+    const before = this.received;
+    const part = chunk.subarray(0, this.step.maxResponseBytes - before);
+    this.received += part.length;
+    const verdict = this.verifier.push(part);
+    if (verdict === "pass") {
+      this.conn.keep(chunk.subarray(this.verifier.decidedAt - before));
+      this.finish();
+    } else if (verdict === "fail") {
+      this.finish(new RunFault(607, `${this.where}: ${this.failure(false)}`, this.step.index));
+    } else if (this.received >= this.step.maxResponseBytes) {
+      this.endReply(`maxResponseBytes ${this.step.maxResponseBytes} reached`);
+    } else {
+      this.arm();
+    }
+  }
+
+  end(): void {
+    // In TLS 1.3 a server rejects a client certificate after the client's handshake is done:
+    // the alert arrives here, and it is still a handshake failure.
+    if (this.conn.error && isTlsError(this.conn.error)) {
+      return this.finish(new RunFault(608, `${this.where}: TLS failure: ${describeError(this.conn.error)}`, this.step.index));
+    }
+    if (this.received > 0) return this.endReply(`connection ${this.conn.ended} by peer`);
+    this.finish(new RunFault(603,
+      `${this.where}: connection ${this.conn.ended} by peer before the first byte of the reply`, this.step.index));
+  }
+
+  private endReply(why: string): void {
+    if (this.verifier.end() === "pass") return this.finish();
+    this.finish(new RunFault(607, `${this.where}: ${this.failure(true)} (${why})`, this.step.index));
+  }
+
+  private finish(fault?: RunFault): void {
+    this.done = true;
+    clearTimeout(this.timer);
+    this.conn.listen(null);
+    this.verifier.release();
+    if (this.firstAt !== null) this.times.receiveMs = (this.times.receiveMs ?? 0) + performance.now() - this.firstAt;
+    if (fault) this.reject(fault);
+    else this.resolve();
+  }
+
+  private failure(atEnd: boolean): string {
+    return verifyFailure(this.step, this.verifier, this.pool, this.received, atEnd);
+  }
 }
 
 /** Why a reply failed verification, in words; `atEnd` when the reply's end decided it. */

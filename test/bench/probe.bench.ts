@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { Agent, get } from "node:http";
-import { connect, createServer, type AddressInfo, type Server } from "node:net";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CorePool } from "../../host/core/pool.js";
@@ -18,30 +18,43 @@ const ROUND_MS = 1000;
 const ROUNDS = 5;
 const REQUEST = "PING\r\n";
 
-async function echoServer(delayMs = 0): Promise<Server> {
-  const server = createServer((sock) => {
-    sock.on("error", () => {});
-    sock.on("data", (d) => (delayMs ? setTimeout(() => sock.write(d), delayMs) : sock.write(d)));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  return server;
+// The echo server runs in its own process, as a real server would: in the probe's process it
+// would take CPU from whichever contender is being measured.
+const ECHO_SERVER = `
+const server = require("node:net").createServer((sock) => {
+  sock.on("error", () => {});
+  const delay = Number(process.argv[1]);
+  sock.on("data", (d) => (delay ? setTimeout(() => sock.write(d), delay) : sock.write(d)));
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+`;
+
+async function echoServer(delayMs = 0): Promise<{ port: number; close(): void }> {
+  const child = spawn(process.execPath, ["-e", ECHO_SERVER, String(delayMs)], { stdio: ["ignore", "pipe", "inherit"] });
+  const [line] = (await once(child.stdout!, "data")) as [Buffer];
+  return { port: Number(line.toString().trim()), close: () => child.kill() };
 }
 
-/** Runs `one` in `concurrency` loops for ROUND_MS; returns completed runs per second. */
-async function throughput(concurrency: number, one: () => Promise<boolean>): Promise<{ rate: number; failed: number }> {
+interface Round { rate: number; cpuUs: number; failed: number }
+
+/** Runs `one` in `concurrency` loops for ROUND_MS: runs per second and this process's CPU per run. */
+async function throughput(concurrency: number, one: () => Promise<boolean>): Promise<Round> {
   let done = 0;
   let failed = 0;
   const end = performance.now() + ROUND_MS;
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
       if (!(await one())) failed++;
       done++;
     }
   }));
-  return { rate: (done * 1000) / (performance.now() - start), failed };
+  const cpu = process.cpuUsage(cpu0);
+  return { rate: (done * 1000) / (performance.now() - start), cpuUs: (cpu.user + cpu.system) / done, failed };
 }
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
 
 function bareRun(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -105,7 +118,7 @@ function blackboxRun(agent: Agent, port: number, target: number): Promise<boolea
 /** Heap and external memory per run in flight: 1,000 runs held open by a slow server. */
 async function memoryPerRun(pool: CorePool): Promise<number> {
   const slow = await echoServer(1500);
-  const port = (slow.address() as AddressInfo).port;
+  const port = slow.port;
   const task = makeRunnable({ file: "bench", spec: parseTask("bench", JSON.stringify({
     id: "mem", target: { host: "127.0.0.1", port }, steps: [{ send: REQUEST, verify: "partial", expect: "PING" }],
   })) }, pool);
@@ -122,7 +135,7 @@ async function memoryPerRun(pool: CorePool): Promise<number> {
 
 export async function benchProbe(ratios: Ratios): Promise<void> {
   const server = await echoServer();
-  const port = (server.address() as AddressInfo).port;
+  const port = server.port;
   const pool = new CorePool();
   const task = makeRunnable({ file: "bench", spec: parseTask("bench", JSON.stringify({
     id: "echo", target: { host: "127.0.0.1", port }, steps: [{ send: REQUEST, verify: "partial", expect: "PING" }],
@@ -140,20 +153,19 @@ export async function benchProbe(ratios: Ratios): Promise<void> {
       ["bare node net loop", () => bareRun(port)],
     ];
     if (blackbox) measured.push(["blackbox_exporter tcp", () => blackboxRun(agent, blackbox.port, port)]);
-    const rates = measured.map(() => [] as number[]);
-    const failures = measured.map(() => 0);
+    const rounds = measured.map(() => [] as Round[]);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, [, one]] of measured.entries()) {
-        const { rate, failed } = await throughput(c, one);
-        rates[i].push(rate);
-        failures[i] += failed;
-      }
+      for (const [i, [, one]] of measured.entries()) rounds[i].push(await throughput(c, one));
     }
     for (const [i, [name]] of measured.entries()) {
-      const rate = rates[i].sort((a, b) => a - b)[ROUNDS >> 1];
+      const rate = median(rounds[i].map((r) => r.rate));
+      const cpuUs = median(rounds[i].map((r) => r.cpuUs));
+      const failed = rounds[i].reduce((n, r) => n + r.failed, 0);
       (rows[name] ??= {})[c] = rate;
-      const failed = failures[i] ? `  (${failures[i]} failed)` : "";
-      console.log(`  ${name.padEnd(24)} c=${String(c).padEnd(3)} ${rate.toFixed(0).padStart(7)} runs/s${failed}`);
+      // blackbox_exporter runs in its own process: the CPU here is only the HTTP client's.
+      const cpu = name.startsWith("blackbox") ? "" : `  ${cpuUs.toFixed(0).padStart(4)} µs CPU/run`;
+      console.log(`  ${name.padEnd(24)} c=${String(c).padEnd(3)} ${rate.toFixed(0).padStart(7)} runs/s${cpu}` +
+        (failed ? `  (${failed} failed)` : ""));
     }
   }
   if (!blackbox) console.log("  blackbox_exporter not installed (apt-get install prometheus-blackbox-exporter): no ratio");

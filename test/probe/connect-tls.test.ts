@@ -114,6 +114,36 @@ describe("TLS from connect", () => {
   });
 });
 
+describe("mutual TLS", () => {
+  async function clientCertServer(): Promise<number> {
+    const server: Server = createTlsServer({
+      cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true,
+    }, (sock) => {
+      sock.on("error", () => {});
+      sock.on("data", (d) => sock.write(`echo:${d}`));
+    });
+    server.on("tlsClientError", () => {});
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    cleanup.push(() => new Promise((r) => server.close(r)));
+    return (server.address() as { port: number }).port;
+  }
+
+  it("presents a client certificate from `cert` and `key`", async () => {
+    const port = await clientCertServer();
+    const target = { host: "127.0.0.1", port, tls: true, servername: "localhost", ca: files.caFile };
+    const r = await runOnce({ target: { ...target, cert: files.serverCertFile, key: files.serverKeyFile }, steps: [echoStep] });
+    expect(r.message).toBeNull();
+  });
+
+  it("608 when the server rejects the client for having no certificate", async () => {
+    const port = await clientCertServer();
+    const r = await runOnce({ target: { host: "127.0.0.1", port, tls: true, servername: "localhost", ca: files.caFile }, steps: [echoStep] });
+    expect(r.code).toBe(608);
+    expect(r.message).toMatch(/CERTIFICATE_REQUIRED/);
+  });
+});
+
 describe("STARTTLS", () => {
   /** An SMTP-like server: banner, STARTTLS, then an encrypted echo. Upgrades only if `upgrade`. */
   async function starttlsServer(upgrade: boolean): Promise<TestServer> {

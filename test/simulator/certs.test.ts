@@ -106,7 +106,7 @@ describe("lab PKI", () => {
     expect(server.checkIssued(ca)).toBe(true);
     expect(server.verify(ca.publicKey)).toBe(true);
     expect(server.subjectAltName).toBe("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1");
-    expect(server.keyUsage).toEqual(["1.3.6.1.5.5.7.3.1"]); // extKeyUsage serverAuth
+    expect(server.keyUsage).toEqual(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]); // extKeyUsage serverAuth, clientAuth
     expect(Date.parse(expired.validTo)).toBeLessThan(Date.now());
     expect(Date.parse(expired.validFrom)).toBeLessThan(Date.now() - 29 * DAY_MS);
     expect(untrusted.checkIssued(ca)).toBe(false);
