@@ -3,16 +3,13 @@
 
 import { connect, type Socket } from "node:net";
 import type { TaskSpec } from "../task/schema.js";
-import { type Deadline, within } from "./deadline.js";
+import { type Deadline, Limit, within } from "./deadline.js";
 import { RunFault, describeError } from "./fault.js";
 import type { Resolved } from "./dns.js";
 
 export async function connectTarget(spec: TaskSpec, to: Resolved, task: Deadline): Promise<Socket> {
   const where = to.family === 6 ? `[${to.address}]:${spec.target.port}` : `${to.address}:${spec.target.port}`;
-  const limit: Deadline = {
-    at: performance.now() + spec.connectTimeoutMs,
-    fault: () => new RunFault(601, `cannot connect to ${where}: no connection within ${spec.connectTimeoutMs} ms`),
-  };
+  const limit = new Limit(spec.connectTimeoutMs, 601, `cannot connect to ${where}: no connection within ${spec.connectTimeoutMs} ms`);
   const socket = connect({ host: to.address, port: spec.target.port, family: to.family, noDelay: true });
   const connected = new Promise<Socket>((resolve, reject) => {
     socket.once("connect", () => resolve(socket));

@@ -28,18 +28,11 @@ export class Connection {
   private leftoverBytes = 0;
   private writeFailed: ((err: Error) => void) | null = null;
 
-  private readonly onData = (chunk: Buffer) => {
-    this.bytesReceived += chunk.length;
-    if (this.listener) this.listener.data(chunk);
-    else this.keep(chunk);
-  };
-  private readonly onEnd = () => this.finish("closed");
-  private readonly onError = (err: Error) => {
-    this.error ??= err;
-    this.writeFailed?.(err);
-    this.finish((err as NodeJS.ErrnoException).code === "ECONNRESET" ? "reset" : "closed");
-  };
-  private readonly onClose = () => this.finish("closed");
+  // Bound once per connection: detach() needs the same functions to remove them.
+  private readonly onData = this.data.bind(this);
+  private readonly onEnd = this.finish.bind(this, "closed");
+  private readonly onError = this.failed.bind(this);
+  private readonly onClose = this.finish.bind(this, "closed");
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -49,6 +42,18 @@ export class Connection {
   private attach(socket: Socket): void {
     this.socket = socket;
     socket.on("data", this.onData).on("end", this.onEnd).on("error", this.onError).on("close", this.onClose);
+  }
+
+  private data(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
+    if (this.listener) this.listener.data(chunk);
+    else this.keep(chunk);
+  }
+
+  private failed(err: Error): void {
+    this.error ??= err;
+    this.writeFailed?.(err);
+    this.finish((err as NodeJS.ErrnoException).code === "ECONNRESET" ? "reset" : "closed");
   }
 
   private finish(how: "closed" | "reset"): void {
@@ -89,17 +94,17 @@ export class Connection {
       return Promise.reject(new RunFault(602, `${where}: connection ${how} by peer before the data could be sent`, step));
     }
     return new Promise<void>((resolve, reject) => {
-      const fail = (err: Error) => {
+      // One write is in flight at a time (steps run in order); an error event may fail it first.
+      this.writeFailed = (err: Error) => {
         this.writeFailed = null;
         reject(isTlsError(err)
           ? new RunFault(608, `${where}: TLS failure while sending: ${describeError(err)}`, step)
           : new RunFault(602, `${where}: sending ${data.length} bytes failed: ${describeError(err)}`, step));
       };
-      this.writeFailed = fail;
       this.socket.write(data, (err) => {
-        if (this.writeFailed !== fail) return; // already failed through the error event
+        if (!this.writeFailed) return;
+        if (err) return this.writeFailed(err);
         this.writeFailed = null;
-        if (err) return fail(err);
         this.bytesSent += data.length;
         resolve();
       });

@@ -4,12 +4,38 @@
 // compared by their values, not by when a timer happened to fire, so a late event loop
 // cannot change which fault is reported.
 
-import type { RunFault } from "./fault.js";
+import type { ErrorCode } from "../codes.js";
+import { RunFault } from "./fault.js";
 
 export interface Deadline {
   /** performance.now() milliseconds */
   at: number;
   fault(): RunFault;
+}
+
+/** A phase's or a step's limit: `ms` from now, failing with `code` and `message`. */
+export class Limit implements Deadline {
+  readonly at: number;
+  constructor(ms: number, private readonly code: ErrorCode, private readonly message: string,
+    private readonly step: number | null = null) {
+    this.at = performance.now() + ms;
+  }
+  fault(): RunFault {
+    return new RunFault(this.code, this.message, this.step);
+  }
+}
+
+/** The task's limit (604); its message names the phase the run was in when it passed. */
+export class TaskLimit implements Deadline {
+  readonly at: number;
+  phase = "DNS";
+  step: number | null = null;
+  constructor(private readonly ms: number) {
+    this.at = performance.now() + ms;
+  }
+  fault(): RunFault {
+    return new RunFault(604, `task did not complete within ${this.ms} ms (during ${this.phase})`, this.step);
+  }
 }
 
 /** The deadline that decides: the earliest, and at a tie the first listed (list narrowest first). */
@@ -26,6 +52,14 @@ export function passed(deadlines: Deadline[], now = performance.now()): Deadline
 }
 
 /**
+ * Milliseconds until `at`, rounded up to a whole millisecond. Node keeps one timer list per
+ * distinct delay, so fractional delays would give every timer a list of its own.
+ */
+export function timerDelay(at: number): number {
+  return Math.max(0, Math.ceil(at - performance.now()));
+}
+
+/**
  * Settles with `work`, or rejects with the fault of the deciding deadline once it passes;
  * `onTimeout` cleans up the abandoned work (cancel a lookup, destroy a socket).
  */
@@ -35,7 +69,7 @@ export function within<T>(work: Promise<T>, deadlines: Deadline[], onTimeout: ()
     const timer = setTimeout(() => {
       onTimeout();
       reject(d.fault());
-    }, Math.max(0, d.at - performance.now()));
+    }, timerDelay(d.at));
     work.then(
       (value) => { clearTimeout(timer); resolve(value); },
       (err) => { clearTimeout(timer); reject(err); },

@@ -4,7 +4,7 @@
 import { promises as dns } from "node:dns";
 import { isIP } from "node:net";
 import type { TaskSpec } from "../task/schema.js";
-import { type Deadline, within } from "./deadline.js";
+import { type Deadline, Limit, within } from "./deadline.js";
 import { RunFault } from "./fault.js";
 
 export interface Resolved {
@@ -46,22 +46,18 @@ export async function resolveTarget(spec: TaskSpec, task: Deadline): Promise<Res
   const literal = isIP(host);
   if (literal) return { address: host, family: literal as 4 | 6 };
   const { servers, timeoutMs, family } = spec.dns;
-  const limit: Deadline = {
-    at: performance.now() + timeoutMs,
-    fault: () => new RunFault(600, `cannot resolve ${host}: no answer within ${timeoutMs} ms (DNS timeout)`),
-  };
+  const limit = new Limit(timeoutMs, 600, `cannot resolve ${host}: no answer within ${timeoutMs} ms (DNS timeout)`);
   let lookup: Promise<Resolved>;
-  let cancel = () => {};
+  let resolver: dns.Resolver | undefined;
   if (servers) {
-    const resolver = new dns.Resolver({ timeout: timeoutMs, tries: 1 });
+    resolver = new dns.Resolver({ timeout: timeoutMs, tries: 1 });
     resolver.setServers(servers);
-    cancel = () => resolver.cancel();
     lookup = viaServers(resolver, host, family);
   } else {
     lookup = dns.lookup(host, { family }).then((r) => ({ address: r.address, family: r.family as 4 | 6 }));
   }
   try {
-    return await within(lookup.catch((err) => { throw dnsFault(host, err); }), [limit, task], cancel);
+    return await within(lookup.catch((err) => { throw dnsFault(host, err); }), [limit, task], () => resolver?.cancel());
   } finally {
     lookup.catch(() => {}); // a lookup abandoned at a deadline may still fail later
   }

@@ -6,7 +6,7 @@ import type { LoadedTask } from "../task/load.js";
 import type { TaskSpec } from "../task/schema.js";
 import { Connection } from "./connection.js";
 import { connectTarget } from "./connect.js";
-import type { Deadline } from "./deadline.js";
+import { TaskLimit } from "./deadline.js";
 import { resolveTarget } from "./dns.js";
 import { RunFault } from "./fault.js";
 import { prepareTask, type PreparedStep } from "./prepare.js";
@@ -39,12 +39,7 @@ export async function runTask(task: RunnableTask, opts: RunOptions): Promise<Res
   const { spec } = task;
   const ts = Date.now();
   const started = performance.now();
-  let phase = "DNS";
-  let step: number | null = null;
-  const deadline: Deadline = {
-    at: started + spec.taskTimeoutMs,
-    fault: () => new RunFault(604, `task did not complete within ${spec.taskTimeoutMs} ms (during ${phase})`, step),
-  };
+  const deadline = new TaskLimit(spec.taskTimeoutMs);
   const timings: Omit<Timings, "totalMs"> = {
     dnsMs: null, connectMs: null, tlsMs: null, sendMs: null, firstByteMs: null, receiveMs: null,
   };
@@ -52,39 +47,38 @@ export async function runTask(task: RunnableTask, opts: RunOptions): Promise<Res
   let tls: TlsFacts | undefined;
   let conn: Connection | undefined;
   let fault: RunFault | null = null;
-  const since = (t: number) => performance.now() - t;
 
   try {
     if (task.invalid) throw task.invalid;
     let t = performance.now();
     const resolved = await resolveTarget(spec, deadline);
-    timings.dnsMs = since(t);
+    timings.dnsMs = performance.now() - t;
     address = resolved.address;
 
-    phase = "connect";
+    deadline.phase = "connect";
     t = performance.now();
     conn = new Connection(await connectTarget(spec, resolved, deadline));
-    timings.connectMs = since(t);
+    timings.connectMs = performance.now() - t;
 
     if (spec.target.tls) {
-      phase = "TLS handshake";
+      deadline.phase = "TLS handshake";
       t = performance.now();
       const secure = await handshake(conn.detach(), spec, task.tls, deadline);
       conn.adopt(secure);
-      timings.tlsMs = since(t);
+      timings.tlsMs = performance.now() - t;
       tls = tlsFacts(secure);
     }
 
     for (const prepared of task.steps) {
-      step = prepared.index;
-      phase = `step ${prepared.index + 1}`;
+      deadline.step = prepared.index;
+      deadline.phase = `step ${prepared.index + 1}`;
       await runStep(conn, prepared, opts.pool, deadline, timings);
       if (prepared.starttls) {
-        phase = `STARTTLS after step ${prepared.index + 1}`;
+        deadline.phase = `STARTTLS after step ${prepared.index + 1}`;
         t = performance.now();
         const secure = await handshake(conn.detach(), spec, task.tls, deadline, prepared.index);
         conn.adopt(secure);
-        timings.tlsMs = (timings.tlsMs ?? 0) + since(t);
+        timings.tlsMs = (timings.tlsMs ?? 0) + performance.now() - t;
         tls = tlsFacts(secure);
       }
     }
@@ -103,13 +97,13 @@ export async function runTask(task: RunnableTask, opts: RunOptions): Promise<Res
     ts,
     ok: fault === null,
     code: fault?.code ?? null,
-    step: fault ? fault.step ?? step : null,
+    step: fault ? fault.step ?? deadline.step : null,
     message: fault?.message ?? null,
     address,
     timings: {
       dnsMs: round(timings.dnsMs), connectMs: round(timings.connectMs), tlsMs: round(timings.tlsMs),
       sendMs: round(timings.sendMs), firstByteMs: round(timings.firstByteMs),
-      receiveMs: round(timings.receiveMs), totalMs: roundMs(since(started)),
+      receiveMs: round(timings.receiveMs), totalMs: roundMs(performance.now() - started),
     },
     bytesSent: conn?.bytesSent ?? 0,
     bytesReceived: conn?.bytesReceived ?? 0,

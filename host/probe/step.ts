@@ -8,7 +8,7 @@ import type { CorePool } from "../core/pool.js";
 import { bytesToHex } from "../core/hex.js";
 import type { Verifier } from "../core/verifier.js";
 import type { Connection } from "./connection.js";
-import { type Deadline, earliest, within } from "./deadline.js";
+import { type Deadline, Limit, earliest, timerDelay, within } from "./deadline.js";
 import { RunFault, describeError, isTlsError } from "./fault.js";
 import type { PreparedStep } from "./prepare.js";
 
@@ -23,10 +23,7 @@ export async function runStep(
   conn: Connection, step: PreparedStep, pool: CorePool, task: Deadline, times: StepTimes,
 ): Promise<void> {
   const started = performance.now();
-  const limit: Deadline = {
-    at: started + step.timeoutMs,
-    fault: () => new RunFault(609, `step ${step.index + 1} did not complete within ${step.timeoutMs} ms`, step.index),
-  };
+  const limit = new Limit(step.timeoutMs, 609, `step ${step.index + 1} did not complete within ${step.timeoutMs} ms`, step.index);
   // The response timer starts once the data is written, or with the step when it sends nothing.
   let replyFrom = started;
   if (step.send) {
@@ -60,9 +57,6 @@ class ReplyReader {
   private firstAt: number | null = null;
   private timer: NodeJS.Timeout | undefined;
   private done = false;
-  private readonly onTimer = () => {
-    if (!this.expire(performance.now())) this.arm();
-  };
 
   constructor(
     private readonly conn: Connection,
@@ -106,7 +100,9 @@ class ReplyReader {
   private arm(): void {
     clearTimeout(this.timer);
     const at = Math.min(this.replyAt, earliest(this.outer).at);
-    this.timer = setTimeout(this.onTimer, Math.max(0, at - performance.now()));
+    this.timer = setTimeout(() => {
+      if (!this.expire(performance.now())) this.arm();
+    }, timerDelay(at));
   }
 
   data(chunk: Buffer): void {

@@ -7,7 +7,7 @@ import { isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { ConfigError } from "../task/config-error.js";
 import type { TaskSpec } from "../task/schema.js";
-import { type Deadline, within } from "./deadline.js";
+import { type Deadline, Limit, within } from "./deadline.js";
 import { RunFault, describeError } from "./fault.js";
 import type { TlsFacts } from "./result.js";
 
@@ -55,10 +55,8 @@ export async function handshake(
 ): Promise<TLSSocket> {
   const { host, servername, insecure } = spec.target;
   const name = servername ?? host;
-  const limit: Deadline = {
-    at: performance.now() + spec.connectTimeoutMs,
-    fault: () => new RunFault(608, `TLS handshake with ${name} did not complete within ${spec.connectTimeoutMs} ms`, step),
-  };
+  const limit = new Limit(spec.connectTimeoutMs, 608,
+    `TLS handshake with ${name} did not complete within ${spec.connectTimeoutMs} ms`, step);
   const secure = tlsConnect({
     socket,
     host: name,
