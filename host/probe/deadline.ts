@@ -45,12 +45,6 @@ export function earliest(deadlines: Deadline[]): Deadline {
   return best;
 }
 
-/** The deadline that has passed by `now`, if any. */
-export function passed(deadlines: Deadline[], now = performance.now()): Deadline | undefined {
-  const d = earliest(deadlines);
-  return d.at <= now ? d : undefined;
-}
-
 /**
  * Milliseconds until `at`, rounded up to a whole millisecond. Node keeps one timer list per
  * distinct delay, so fractional delays would give every timer a list of its own.
