@@ -2,9 +2,11 @@
 // Exit status: 0 success, 1 a check failed, 2 a usage or configuration error.
 
 import { demo } from "./commands/demo.js";
+import { collector } from "./commands/collector.js";
 import { md5File } from "./commands/md5.js";
 import { run } from "./commands/run.js";
 import { selfTest } from "./commands/selftest.js";
+import { top } from "./commands/top.js";
 import { UsageError } from "./commands/usage.js";
 import { ConfigError } from "./task/config-error.js";
 
@@ -13,6 +15,12 @@ const USAGE = `usage: catprobe <command>
 commands:
   run <task.json|dir> [--probe ID] [--json] [--concurrency N]
                     run each task's schedule now; print a table, or one JSON result a line
+  collector [--broker URL] [--http HOST:PORT] [--db FILE] [--mqtt-listen HOST:PORT]
+            [--retention-days N] [--username U --password P] [--ca FILE] [--share GROUP]
+                    store results from MQTT and serve the API and dashboard (embedded broker
+                    unless --broker is given)
+  top [--window 1h] [--task ID] [--probe ID] [--collector URL] [--json]
+                    the top five error types from a running collector
   selftest          run the WebAssembly core's power-on self-test on every build
   md5 <file|->      MD5 of a file (or standard input) through the core, for md5 verify tasks
   demo              self-test, then one verified exchange with a loopback server
@@ -24,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
     case "run": return run(args);
+    case "collector": return collector(args);
+    case "top": return top(args);
     case "selftest": return selfTest();
     case "md5": return md5File(args);
     case "demo": return demo();

@@ -1,0 +1,99 @@
+// One collector: database, MQTT ingest (on an external or an embedded broker), HTTP API and
+// dashboard, retention. `catprobe collector` and the lab start it through startCollector().
+
+import { createHash } from "node:crypto";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { resolve } from "node:path";
+import type { MqttClient } from "mqtt";
+import { parseHostPort } from "./address.js";
+import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.js";
+import { createHttp } from "./http.js";
+import { startIngest } from "./ingest.js";
+import { CollectorMetrics } from "./metrics.js";
+import { Store } from "./store.js";
+
+export interface CollectorOptions {
+  /** mqtt://host:port (or mqtts://) of an external broker; absent: an embedded aedes broker is started */
+  broker?: string;
+  /** embedded broker listen address; "127.0.0.1:0" picks a free port (default "127.0.0.1:1883") */
+  mqttListen?: string;
+  /** HTTP listen address (default "127.0.0.1:8080"; port 0 picks a free one) */
+  http?: string;
+  /** SQLite database file */
+  db: string;
+  /** results older than this many days are deleted (default 30) */
+  retentionDays?: number;
+  username?: string;
+  password?: string;
+  /** CA certificate for mqtts:// brokers */
+  ca?: Buffer;
+  /** subscribe as a shared subscription in this group (brokers that support $share) */
+  shareGroup?: string;
+  log?: (line: string) => void;
+}
+
+export interface Collector {
+  readonly httpUrl: string;
+  readonly brokerUrl: string;
+  readonly store: Store;
+  readonly metrics: CollectorMetrics;
+  close(): Promise<void>;
+}
+
+const HOUR_MS = 3_600_000;
+
+export async function startCollector(opts: CollectorOptions): Promise<Collector> {
+  const log = opts.log ?? (() => {});
+  const store = new Store(opts.db);
+  const metrics = new CollectorMetrics();
+  const { server, events } = createHttp({ store, metrics });
+  let broker: EmbeddedBroker | undefined;
+  let ingest: MqttClient | undefined;
+  try {
+    if (!opts.broker) broker = await startEmbeddedBroker(opts.mqttListen ?? "127.0.0.1:1883");
+    const brokerUrl = opts.broker ?? broker!.url;
+    // The same database always subscribes as the same client, so the broker's queue for it survives restarts.
+    const clientId = `catprobe-collector-${createHash("sha256").update(resolve(opts.db)).digest("hex").slice(0, 12)}`;
+    ingest = await startIngest({
+      brokerUrl, clientId, store, metrics, shareGroup: opts.shareGroup,
+      username: opts.username, password: opts.password, ca: opts.ca,
+      onStored: (n) => events.stored(n), log,
+    });
+    const { host, port } = parseHostPort(opts.http ?? "127.0.0.1:8080", "--http");
+    server.listen(port, host);
+    await Promise.race([
+      once(server, "listening"),
+      once(server, "error").then(([err]) => { throw new Error(`cannot serve HTTP on ${host}:${port}: ${(err as Error).message}`); }),
+    ]);
+    const retention = (opts.retentionDays ?? 30) * 24 * HOUR_MS;
+    const prune = () => {
+      const removed = store.prune(Date.now() - retention);
+      if (removed) log(`retention: deleted ${removed} results older than ${opts.retentionDays ?? 30} days`);
+    };
+    prune();
+    const pruner = setInterval(prune, HOUR_MS).unref();
+    const bound = (server.address() as AddressInfo).port;
+    return {
+      httpUrl: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
+      brokerUrl,
+      store,
+      metrics,
+      close: async () => {
+        clearInterval(pruner);
+        events.close();
+        await ingest!.endAsync();
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+        await broker?.close();
+        store.close();
+      },
+    };
+  } catch (err) {
+    await ingest?.endAsync(true);
+    server.close();
+    await broker?.close();
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,65 @@
+// Prometheus metrics of one collector (its own registry, so several can run in one process).
+// Label sets are bounded: codes and reasons are fixed lists, tasks are capped.
+
+import { Counter, Histogram, Registry } from "prom-client";
+import { REJECT_REASONS, type RejectReason, type StoredRecord } from "./record.js";
+
+/** Distinct task label values at most; later tasks are counted under "_other". */
+const MAX_TASK_LABELS = 500;
+
+export class CollectorMetrics {
+  readonly registry = new Registry();
+  private readonly tasks = new Set<string>();
+  private readonly results = new Counter({
+    name: "catprobe_results_total", help: "Results stored, by task and code (ok for success)",
+    labelNames: ["task", "code"], registers: [this.registry],
+  });
+  private readonly duplicates = new Counter({
+    name: "catprobe_duplicate_results_total", help: "Results received again (QoS 1 re-delivery) and ignored",
+    registers: [this.registry],
+  });
+  private readonly rejected = new Counter({
+    name: "catprobe_rejected_total", help: "Rejected messages or batch entries, by reason",
+    labelNames: ["reason"], registers: [this.registry],
+  });
+  private readonly lag = new Histogram({
+    name: "catprobe_ingest_lag_seconds", help: "Time from a run's start to its result being stored",
+    buckets: [0.05, 0.25, 1, 5, 30, 120, 600, 3600, 86400], registers: [this.registry],
+  });
+  private readonly dropped = new Counter({
+    name: "catprobe_probe_dropped_results_total", help: "Results probes reported dropping from a full spool",
+    registers: [this.registry],
+  });
+
+  constructor() {
+    for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
+    this.duplicates.inc(0);
+  }
+
+  stored(record: StoredRecord, now: number): void {
+    let task = record.task;
+    if (!this.tasks.has(task)) {
+      if (this.tasks.size >= MAX_TASK_LABELS) task = "_other";
+      else this.tasks.add(task);
+    }
+    this.results.inc({ task, code: record.code === null ? "ok" : String(record.code) });
+    this.lag.observe(Math.max(0, (now - record.ts) / 1000));
+  }
+
+  duplicate(n: number): void {
+    this.duplicates.inc(n);
+  }
+
+  reject(reason: RejectReason): void {
+    this.rejected.inc({ reason });
+  }
+
+  droppedByProbes(n: number): void {
+    if (n > 0) this.dropped.inc(n);
+  }
+
+  async rejectedCount(reason: RejectReason): Promise<number> {
+    const m = await this.rejected.get();
+    return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  }
+}

@@ -1,0 +1,189 @@
+// Statistics over a time window: the top five error types (DESIGN.md "Collector HTTP API"),
+// success rates, per-task and per-probe tables, phase averages, a success-rate series.
+// Counts come from the per-minute table for whole minutes and from raw results for the
+// partial minutes at the window's edges, so every answer is exact.
+
+import { errorCodeInfo, type ErrorCode } from "../codes.js";
+import { MINUTE_MS, type Store } from "./store.js";
+
+export interface Window {
+  from: number;
+  to: number;
+}
+
+export interface Filter extends Window {
+  task?: string;
+  probe?: string;
+}
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+export class QueryError extends Error {}
+
+/** `window=1h` (s, m, h, d units), or `from`/`to` epoch ms; `to` defaults to now. */
+export function parseWindow(query: URLSearchParams, now = Date.now()): Window {
+  const from = query.get("from");
+  const to = query.get("to");
+  if (from !== null || to !== null) {
+    const f = Number(from ?? NaN);
+    const t = to === null ? now : Number(to);
+    if (!Number.isInteger(f) || !Number.isInteger(t) || f < 0 || t <= f) {
+      throw new QueryError(`from/to must be epoch milliseconds with from < to (got from=${from} to=${to})`);
+    }
+    return { from: f, to: t };
+  }
+  const window = query.get("window") ?? "1h";
+  const m = /^(\d{1,6})(s|m|h|d)$/.exec(window);
+  if (!m || Number(m[1]) === 0) throw new QueryError(`window must look like 5m, 1h, 24h or 7d (got "${window}")`);
+  return { from: now - Number(m[1]) * UNITS[m[2]], to: now };
+}
+
+/** Window edges split into whole minutes [fullFrom, fullTo) and raw ranges around them. */
+function split({ from, to }: Window) {
+  const fullFrom = Math.ceil(from / MINUTE_MS) * MINUTE_MS;
+  const fullTo = Math.floor(to / MINUTE_MS) * MINUTE_MS;
+  if (fullFrom >= fullTo) return { minutes: null, raw: [[from, to]] as [number, number][] };
+  return {
+    minutes: [fullFrom / MINUTE_MS, fullTo / MINUTE_MS] as [number, number],
+    raw: ([[from, fullFrom], [fullTo, to]] as [number, number][]).filter(([a, b]) => a < b),
+  };
+}
+
+function filters(f: Filter, params: unknown[]): string {
+  let sql = "";
+  if (f.task) { sql += " AND task = ?"; params.push(f.task); }
+  if (f.probe) { sql += " AND probe = ?"; params.push(f.probe); }
+  return sql;
+}
+
+export interface GroupCount {
+  key: string;
+  code: number; // 0 for success
+  n: number;
+}
+
+/** Counts per code (0 = success), optionally grouped by task or probe, exact over the window. */
+export function counts(store: Store, f: Filter, groupBy: "none" | "task" | "probe" = "none"): GroupCount[] {
+  const key = groupBy === "none" ? "''" : groupBy;
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  const { minutes, raw } = split(f);
+  if (minutes) {
+    parts.push(`SELECT ${key} AS key, code, n FROM minutes WHERE minute >= ? AND minute < ?${filters(f, (params.push(...minutes), params))}`);
+  }
+  for (const [a, b] of raw) {
+    parts.push(`SELECT ${key} AS key, coalesce(code, 0) AS code, 1 AS n FROM results WHERE ts >= ? AND ts < ?${filters(f, (params.push(a, b), params))}`);
+  }
+  const sql = `SELECT key, code, sum(n) AS n FROM (${parts.join(" UNION ALL ")}) GROUP BY key, code`;
+  return store.db.prepare(sql).all(...params) as GroupCount[];
+}
+
+export interface TopError {
+  code: ErrorCode;
+  definition: string;
+  count: number;
+  shareOfFailures: number;
+  shareOfResults: number;
+}
+
+export interface TopErrors extends Window {
+  total: number;
+  failed: number;
+  top: TopError[];
+}
+
+const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+
+/** At most five error types, by count descending, then code ascending. */
+export function topErrors(store: Store, f: Filter): TopErrors {
+  let total = 0;
+  let failed = 0;
+  const byCode = new Map<number, number>();
+  for (const { code, n } of counts(store, f)) {
+    total += n;
+    if (code === 0) continue;
+    failed += n;
+    byCode.set(code, (byCode.get(code) ?? 0) + n);
+  }
+  const top = [...byCode].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 5).map(([code, count]) => ({
+    code: code as ErrorCode,
+    definition: errorCodeInfo(code as ErrorCode).definition,
+    count,
+    shareOfFailures: round4(count / failed),
+    shareOfResults: round4(count / total),
+  }));
+  return { from: f.from, to: f.to, total, failed, top };
+}
+
+interface Row { total: number; failed: number; byCode: Map<number, number> }
+
+function tally(rows: GroupCount[]): Map<string, Row> {
+  const out = new Map<string, Row>();
+  for (const { key, code, n } of rows) {
+    let row = out.get(key);
+    if (!row) out.set(key, (row = { total: 0, failed: 0, byCode: new Map() }));
+    row.total += n;
+    if (code !== 0) {
+      row.failed += n;
+      row.byCode.set(code, (row.byCode.get(code) ?? 0) + n);
+    }
+  }
+  return out;
+}
+
+const rate = (total: number, failed: number) => (total ? round4((total - failed) / total) : null);
+
+function mostFrequent(byCode: Map<number, number>): number | null {
+  let best: [number, number] | null = null;
+  for (const [code, n] of byCode) if (!best || n > best[1] || (n === best[1] && code < best[0])) best = [code, n];
+  return best ? best[0] : null;
+}
+
+const PHASES = { dnsMs: "dns_ms", connectMs: "connect_ms", tlsMs: "tls_ms", sendMs: "send_ms",
+  firstByteMs: "first_byte_ms", receiveMs: "receive_ms", totalMs: "total_ms" } as const;
+
+/** Series bucket: about 60 points per window, whole minutes at least. */
+function bucketMinutes(f: Window): number {
+  return Math.max(1, Math.ceil((f.to - f.from) / MINUTE_MS / 60));
+}
+
+export function summary(store: Store, f: Filter) {
+  const overall = tally(counts(store, f)).get("") ?? { total: 0, failed: 0, byCode: new Map() };
+  const tasks = tally(counts(store, f, "task"));
+  const probes = tally(counts(store, f, "probe"));
+  const params: unknown[] = [f.from, f.to];
+  const where = `ts >= ? AND ts < ?${filters(f, params)}`;
+  const avgs = store.db.prepare(`SELECT ${Object.values(PHASES).map((c) => `avg(${c}) AS ${c}`).join(", ")}
+    FROM results WHERE ${where}`).get(...params) as Record<string, number | null>;
+  const perTask = new Map((store.db.prepare(`SELECT task, avg(total_ms) AS avg FROM results WHERE ${where} GROUP BY task`)
+    .all(...params) as { task: string; avg: number }[]).map((r) => [r.task, r.avg]));
+  const seriesRows = seriesQuery(store, f, bucketMinutes(f));
+  const round = (x: number | null) => (x === null ? null : Math.round(x * 100) / 100);
+  const allTasks = tally(counts(store, { from: f.from, to: f.to, probe: f.probe }, "task"));
+  return {
+    from: f.from,
+    to: f.to,
+    total: overall.total,
+    failed: overall.failed,
+    successRate: rate(overall.total, overall.failed),
+    phases: Object.fromEntries(Object.entries(PHASES).map(([name, col]) => [name, round(avgs[col])])),
+    tasks: [...tasks].sort((a, b) => a[0].localeCompare(b[0])).map(([task, r]) => ({
+      task, total: r.total, failed: r.failed, successRate: rate(r.total, r.failed),
+      topCode: mostFrequent(r.byCode), avgTotalMs: round(perTask.get(task) ?? null),
+    })),
+    probes: [...probes].sort((a, b) => a[0].localeCompare(b[0])).map(([probe, r]) => ({
+      probe, total: r.total, failed: r.failed, successRate: rate(r.total, r.failed),
+    })),
+    series: seriesRows,
+    taskIds: [...allTasks.keys()].sort(),
+  };
+}
+
+function seriesQuery(store: Store, f: Filter, bucket: number) {
+  const params: unknown[] = [bucket, bucket, Math.floor(f.from / MINUTE_MS), Math.ceil(f.to / MINUTE_MS)];
+  const sql = `SELECT (minute / ?) * ? AS b, sum(n) AS total, sum(CASE WHEN code != 0 THEN n ELSE 0 END) AS failed
+    FROM minutes WHERE minute >= ? AND minute < ?${filters(f, params)} GROUP BY b ORDER BY b`;
+  return (store.db.prepare(sql).all(...params) as { b: number; total: number; failed: number }[])
+    .map((r) => ({ t: r.b * MINUTE_MS, total: r.total, failed: r.failed }));
+}
+

@@ -1,0 +1,88 @@
+// The collector's database (SQLite, better-sqlite3): every result once, plus per-minute counts
+// per task, probe and code that keep window queries fast over millions of results.
+// WAL with synchronous=NORMAL: a committed insert survives the process being killed.
+
+import Database from "better-sqlite3";
+import type { StoredRecord } from "./record.js";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS results (
+  id TEXT PRIMARY KEY,
+  probe TEXT NOT NULL, task TEXT NOT NULL, ts INTEGER NOT NULL,
+  code INTEGER, step INTEGER, message TEXT,
+  dns_ms REAL, connect_ms REAL, tls_ms REAL, send_ms REAL, first_byte_ms REAL, receive_ms REAL, total_ms REAL NOT NULL,
+  bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, stored_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_ts ON results (ts);
+-- code 0 counts successes, so that one table answers totals and failures alike
+CREATE TABLE IF NOT EXISTS minutes (
+  minute INTEGER NOT NULL, task TEXT NOT NULL, probe TEXT NOT NULL, code INTEGER NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (minute, task, probe, code)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dropped (probe TEXT PRIMARY KEY, total INTEGER NOT NULL, reported_at INTEGER NOT NULL);
+`;
+
+export const MINUTE_MS = 60_000;
+
+export class Store {
+  readonly db: Database.Database;
+  private readonly insertResult: Database.Statement;
+  private readonly countMinute: Database.Statement;
+  private readonly insertMany: (records: StoredRecord[]) => StoredRecord[];
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.exec(SCHEMA);
+    this.insertResult = this.db.prepare(`INSERT OR IGNORE INTO results VALUES
+      (@id, @probe, @task, @ts, @code, @step, @message, @dns, @connect, @tls, @send, @firstByte, @receive, @total,
+       @bytesSent, @bytesReceived, @storedAt)`);
+    this.countMinute = this.db.prepare(`INSERT INTO minutes VALUES (?, ?, ?, ?, 1)
+      ON CONFLICT (minute, task, probe, code) DO UPDATE SET n = n + 1`);
+    this.insertMany = this.db.transaction((records: StoredRecord[]) => {
+      const added: StoredRecord[] = [];
+      const storedAt = Date.now();
+      for (const r of records) {
+        const t = r.timings;
+        const { changes } = this.insertResult.run({
+          id: r.id, probe: r.probe, task: r.task, ts: r.ts, code: r.code, step: r.step, message: r.message,
+          dns: t.dnsMs, connect: t.connectMs, tls: t.tlsMs, send: t.sendMs, firstByte: t.firstByteMs,
+          receive: t.receiveMs, total: t.totalMs, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, storedAt,
+        });
+        if (changes === 0) continue; // seen before: QoS 1 re-delivery
+        this.countMinute.run(Math.floor(r.ts / MINUTE_MS), r.task, r.probe, r.code ?? 0);
+        added.push(r);
+      }
+      return added;
+    });
+  }
+
+  /** Stores the records in one transaction; returns those that were new (not duplicates). */
+  add(records: StoredRecord[]): StoredRecord[] {
+    return records.length ? this.insertMany(records) : [];
+  }
+
+  /** A probe's report of results it had to drop from a full spool (a running total). */
+  setDropped(probe: string, total: number): void {
+    this.db.prepare(`INSERT INTO dropped VALUES (?, ?, ?)
+      ON CONFLICT (probe) DO UPDATE SET total = max(total, excluded.total), reported_at = excluded.reported_at`)
+      .run(probe, total, Date.now());
+  }
+
+  droppedByProbe(): { probe: string; total: number }[] {
+    return this.db.prepare("SELECT probe, total FROM dropped ORDER BY probe").all() as { probe: string; total: number }[];
+  }
+
+  /** Deletes results (and their minute counts) older than `before` (epoch ms). */
+  prune(before: number): number {
+    const minute = Math.floor(before / MINUTE_MS);
+    const removed = this.db.prepare("DELETE FROM results WHERE ts < ?").run(minute * MINUTE_MS).changes;
+    this.db.prepare("DELETE FROM minutes WHERE minute < ?").run(minute);
+    return removed;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,48 @@
+// `catprobe collector [--broker URL] [--http HOST:PORT] [--db FILE] …`: subscribe, store,
+// serve the API and the dashboard until interrupted.
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { startCollector } from "../collector/collector.js";
+import { UsageError } from "./usage.js";
+
+export async function collector(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      broker: { type: "string" },
+      "mqtt-listen": { type: "string", default: "127.0.0.1:1883" },
+      http: { type: "string", default: "127.0.0.1:8080" },
+      db: { type: "string", default: "catprobe.db" },
+      "retention-days": { type: "string", default: "30" },
+      username: { type: "string" },
+      password: { type: "string" },
+      ca: { type: "string" },
+      share: { type: "string" },
+    },
+  });
+  if (positionals.length) throw new UsageError(`collector takes no positional arguments (got ${positionals.join(" ")})`);
+  const retentionDays = Number(values["retention-days"]);
+  if (!(retentionDays > 0)) throw new UsageError(`--retention-days ${values["retention-days"]}: must be a positive number`);
+  const c = await startCollector({
+    broker: values.broker,
+    mqttListen: values["mqtt-listen"],
+    http: values.http,
+    db: values.db!,
+    retentionDays,
+    username: values.username,
+    password: values.password ?? process.env.CATPROBE_MQTT_PASSWORD,
+    ca: values.ca ? readFileSync(values.ca) : undefined,
+    shareGroup: values.share,
+    log: (line) => console.error(`collector: ${line}`),
+  });
+  console.log(`collector: results from ${c.brokerUrl}${values.broker ? "" : " (embedded broker)"} into ${values.db}`);
+  console.log(`collector: dashboard and API at ${c.httpUrl}/`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await c.close();
+  return 0;
+}
