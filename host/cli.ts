@@ -4,6 +4,7 @@
 import { demo } from "./commands/demo.js";
 import { collector } from "./commands/collector.js";
 import { md5File } from "./commands/md5.js";
+import { probe } from "./commands/probe.js";
 import { run } from "./commands/run.js";
 import { selfTest } from "./commands/selftest.js";
 import { top } from "./commands/top.js";
@@ -15,6 +16,10 @@ const USAGE = `usage: catprobe <command>
 commands:
   run <task.json|dir> [--probe ID] [--json] [--concurrency N]
                     run each task's schedule now; print a table, or one JSON result a line
+  probe <task.json|dir> --broker URL [--probe ID] [--spool FILE] [--spool-bytes N] [--batch N]
+        [--concurrency N] [--once] [--username U --password P] [--ca FILE] [--mqtt5] [--json]
+                    run tasks on schedule for good (or --once) and publish every result over
+                    MQTT through a durable spool
   collector [--broker URL] [--http HOST:PORT] [--db FILE] [--mqtt-listen HOST:PORT]
             [--retention-days N] [--username U --password P] [--ca FILE] [--share GROUP]
                     store results from MQTT and serve the API and dashboard (embedded broker
@@ -32,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
     case "run": return run(args);
+    case "probe": return probe(args);
     case "collector": return collector(args);
     case "top": return top(args);
     case "selftest": return selfTest();

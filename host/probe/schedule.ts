@@ -1,5 +1,5 @@
-// Runs tasks on their schedules: each task's `count` runs, `intervalMs` apart, all tasks at
-// once with at most `concurrency` runs in flight. A run still going when the next one of the
+// Runs tasks on their schedules: each task's `count` runs, `intervalMs` apart (or for good,
+// still `intervalMs` apart), all tasks at once with at most `concurrency` runs in flight. A run still going when the next one of the
 // same task is due delays it: runs of one task never overlap.
 
 import { setTimeout as sleep } from "node:timers/promises";
@@ -17,6 +17,8 @@ export interface ScheduleOptions {
   onResult?: (record: ResultRecord) => void;
   /** stops scheduling further runs; runs in flight finish */
   signal?: AbortSignal;
+  /** start each schedule over when it ends, until aborted (a probe that runs for good) */
+  forever?: boolean;
 }
 
 async function waitUntil(at: number, signal?: AbortSignal): Promise<void> {
@@ -27,13 +29,13 @@ async function waitUntil(at: number, signal?: AbortSignal): Promise<void> {
 async function runSchedule(task: RunnableTask, slots: Semaphore, opts: ScheduleOptions): Promise<ResultRecord[]> {
   const results: ResultRecord[] = [];
   const start = performance.now();
-  for (let run = 0; run < task.spec.count && !opts.signal?.aborted; run++) {
+  for (let run = 0; (opts.forever || run < task.spec.count) && !opts.signal?.aborted; run++) {
     await waitUntil(start + run * task.spec.intervalMs, opts.signal);
     if (opts.signal?.aborted) break;
     await slots.acquire();
     try {
       const record = await runTask(task, { probe: opts.probe, pool: opts.pool, run });
-      results.push(record);
+      if (!opts.forever) results.push(record); // a probe that runs for good keeps nothing in memory
       opts.onResult?.(record);
     } finally {
       slots.release();

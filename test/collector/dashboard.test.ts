@@ -43,10 +43,15 @@ async function publish(task: string, code: number | null, n: number) {
 
 /** Waits until the collector's API counts `total` results (ingest is asynchronous). */
 async function untilStored(total: number) {
-  await expect.poll(async () => {
+  const deadline = Date.now() + 5000;
+  let seen = -1;
+  while (Date.now() < deadline) {
     const res = await fetch(new URL("/api/top-errors?window=1h", collector!.httpUrl));
-    return ((await res.json()) as { total: number }).total;
-  }, { timeout: 5000, interval: 100 }).toBe(total);
+    seen = ((await res.json()) as { total: number }).total;
+    if (seen === total) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the collector stored ${seen} results, expected ${total}`);
 }
 
 /** The bars of the top-errors chart as [code, count], in page order. */

@@ -1,0 +1,156 @@
+// Publishes a probe's results over MQTT with QoS 1, from its durable spool, oldest first.
+// A result leaves the spool only on the broker's PUBACK. Anything not acknowledged (an error,
+// a dropped connection, mqtt.js replaying its own queue) is simply sent again from the spool
+// after the next connect; the collector counts each result id once.
+//
+// Presence: `catprobe/v1/status/{probe}` is `online` (retained) while connected and `offline`
+// through the last will. Results dropped from a full spool are reported on
+// `catprobe/v1/dropped/{probe}` as `{ "probe", "total" }` once the probe is back online.
+
+import mqtt, { type MqttClient } from "mqtt";
+import type { ResultRecord } from "../probe/result.js";
+import type { Spool, SpoolEntry } from "./spool.js";
+
+export interface PublisherOptions {
+  /** mqtt://, mqtts://, ws:// … */
+  brokerUrl: string;
+  probe: string;
+  spool: Spool;
+  username?: string;
+  password?: string;
+  /** CA certificate (PEM) for mqtts:// */
+  ca?: Buffer;
+  /** 4 (MQTT 3.1.1, default: every broker, aedes included) or 5 */
+  protocolVersion?: 4 | 5;
+  /** results per message at most; more than 1 sends JSON arrays (default 1) */
+  batch?: number;
+  /** messages awaiting PUBACK at most (default 32) */
+  inflight?: number;
+  log?: (line: string) => void;
+}
+
+export const resultTopic = (probe: string, task: string) => `catprobe/v1/results/${probe}/${task}`;
+export const statusTopic = (probe: string) => `catprobe/v1/status/${probe}`;
+export const droppedTopic = (probe: string) => `catprobe/v1/dropped/${probe}`;
+
+export class Publisher {
+  private readonly client: MqttClient;
+  private readonly spool: Spool;
+  /** messages of this connection awaiting PUBACK */
+  private pendingMessages = 0;
+  /** the highest seq handed to the client on this connection */
+  private cursor = 0;
+  /** counts connections, so late callbacks from an earlier one are told apart */
+  private epoch = 0;
+  private connected = false;
+  private drainWaiters: (() => void)[] = [];
+  private readonly batch: number;
+  private readonly maxInflight: number;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly opts: PublisherOptions) {
+    this.spool = opts.spool;
+    this.batch = Math.max(1, opts.batch ?? 1);
+    this.maxInflight = Math.max(1, opts.inflight ?? 32);
+    this.log = opts.log ?? (() => {});
+    this.client = mqtt.connect(opts.brokerUrl, {
+      clientId: `catprobe-probe-${opts.probe}`,
+      clean: true,
+      protocolVersion: opts.protocolVersion ?? 4,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      username: opts.username,
+      password: opts.password,
+      ca: opts.ca,
+      will: { topic: statusTopic(opts.probe), payload: Buffer.from("offline"), qos: 1, retain: true },
+    });
+    this.client.on("connect", () => this.onConnect());
+    this.client.on("close", () => this.onDisconnect());
+    this.client.on("error", (err) => this.log(`mqtt: ${err.message}`));
+  }
+
+  /** Spools the result, then sends it when the broker can take it. */
+  publish(record: ResultRecord): void {
+    this.spool.append(resultTopic(record.probe, record.task), JSON.stringify(record));
+    this.pump();
+  }
+
+  /** Resolves once the spool is empty (every result acknowledged), or rejects after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.spool.size === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.drainWaiters = this.drainWaiters.filter((w) => w !== done);
+        reject(new Error(`${this.spool.size} results still spooled after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.drainWaiters.push(done);
+    });
+  }
+
+  /** Marks the probe offline and disconnects; what is still spooled stays for the next start. */
+  async close(): Promise<void> {
+    if (this.client.connected) {
+      await this.client.publishAsync(statusTopic(this.opts.probe), "offline", { qos: 1, retain: true }).catch(() => {});
+    }
+    await this.client.endAsync();
+  }
+
+  private onConnect(): void {
+    this.connected = true;
+    this.epoch++;
+    this.pendingMessages = 0;
+    this.cursor = 0; // everything unacknowledged goes again, oldest first
+    this.client.publish(statusTopic(this.opts.probe), "online", { qos: 1, retain: true });
+    const dropped = this.spool.dropped;
+    if (dropped > 0) {
+      this.client.publish(droppedTopic(this.opts.probe), JSON.stringify({ probe: this.opts.probe, total: dropped }),
+        { qos: 1, retain: true });
+    }
+    this.pump();
+  }
+
+  private onDisconnect(): void {
+    this.connected = false;
+  }
+
+  private pump(): void {
+    while (this.connected && this.pendingMessages < this.maxInflight) {
+      const entries = this.spool.next(this.cursor, this.batch);
+      if (entries.length === 0) break;
+      // A batch holds consecutive results of one topic (one task).
+      let n = 1;
+      while (n < entries.length && entries[n].topic === entries[0].topic) n++;
+      const group = entries.slice(0, n);
+      this.send(group);
+      this.cursor = group[group.length - 1].seq;
+    }
+    if (this.spool.size === 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private send(group: SpoolEntry[]): void {
+    const payload = group.length === 1 ? group[0].payload : `[${group.map((e) => e.payload).join(",")}]`;
+    const epoch = this.epoch;
+    this.pendingMessages++;
+    this.client.publish(group[0].topic, payload, { qos: 1 }, (err) => {
+      if (!err) for (const e of group) this.spool.ack(e.seq);
+      if (epoch !== this.epoch) return; // that connection is gone; the new one resent from the spool
+      this.pendingMessages--;
+      if (err) {
+        // Not acknowledged: it stays spooled; send it again shortly.
+        this.log(`publish not acknowledged (${err.message}); kept in the spool`);
+        this.cursor = Math.min(this.cursor, group[0].seq - 1);
+        setTimeout(() => this.pump(), 1000).unref();
+        return;
+      }
+      this.pump();
+    });
+  }
+}
