@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { fileURLToPath } from "node:url";
+import { ERROR_CODES } from "../codes.js";
 import type { CollectorMetrics } from "./metrics.js";
 import { QueryError, parseWindow, summary, topErrors, type Filter } from "./stats.js";
 import type { Store } from "./store.js";
@@ -84,6 +85,8 @@ export function createHttp(ctx: HttpContext): CollectorHttp {
           return send(res, 200, JSON.stringify(topErrors(ctx.store, filter(url.searchParams))));
         case "/api/summary":
           return send(res, 200, JSON.stringify(summary(ctx.store, filter(url.searchParams))));
+        case "/api/codes":
+          return send(res, 200, JSON.stringify(ERROR_CODES));
         case "/api/dropped":
           return send(res, 200, JSON.stringify(ctx.store.droppedByProbe()));
         case "/api/events":

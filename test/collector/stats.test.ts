@@ -1,0 +1,88 @@
+// Top five exactness, ties, windows (including partial minutes), filters, and the summary.
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeEach, describe, expect, it } from "vitest";
+import { parseWindow, summary, topErrors } from "../../host/collector/stats.js";
+import { Store } from "../../host/collector/store.js";
+import { many, record } from "../helpers/records.js";
+
+let store: Store;
+beforeEach(() => {
+  store = new Store(join(mkdtempSync(join(tmpdir(), "catprobe-stats-")), "c.db"));
+});
+
+const T0 = Date.UTC(2026, 10, 29, 10, 0, 0); // a whole minute
+
+describe("top five error types", () => {
+  it("counts exactly, orders by count then code, keeps five, and gives both shares", () => {
+    store.add([
+      ...many(7, "p1", "a", T0, 607), ...many(5, "p1", "a", T0, 603), ...many(5, "p1", "a", T0, 601),
+      ...many(3, "p1", "a", T0, 609), ...many(2, "p1", "a", T0, 605), ...many(1, "p1", "a", T0, 600),
+      ...many(7, "p1", "a", T0, null),
+    ]);
+    const r = topErrors(store, { from: T0, to: T0 + 60_000 });
+    expect(r).toMatchObject({ from: T0, to: T0 + 60_000, total: 30, failed: 23 });
+    expect(r.top.map((e) => [e.code, e.count])).toEqual([[607, 7], [601, 5], [603, 5], [609, 3], [605, 2]]);
+    expect(r.top[0]).toEqual({
+      code: 607, definition: "Failed to verify the keyword.", count: 7,
+      shareOfFailures: Math.round((7 / 23) * 1e4) / 1e4, shareOfResults: Math.round((7 / 30) * 1e4) / 1e4,
+    });
+  });
+
+  it("is exact at window edges that cut through minutes", () => {
+    // 10 results per second for three minutes and a half, all 603 except every 10th (ok).
+    const records = Array.from({ length: 2100 }, (_, i) => record("p1", "a", T0 + i * 100, i % 10 === 0 ? null : 603));
+    store.add(records);
+    for (const [from, to] of [[T0 + 12_345, T0 + 150_001], [T0 + 59_999, T0 + 60_001], [T0 - 5000, T0 + 500_000], [T0 + 30_000, T0 + 30_050]]) {
+      const inside = records.filter((r) => r.ts >= from && r.ts < to);
+      const r = topErrors(store, { from, to });
+      expect(r.total, `${from - T0}..${to - T0}`).toBe(inside.length);
+      expect(r.failed).toBe(inside.filter((x) => x.code !== null).length);
+    }
+  });
+
+  it("filters by task and by probe", () => {
+    store.add([...many(4, "p1", "a", T0, 607), ...many(2, "p2", "a", T0, 608), ...many(3, "p1", "b", T0, 601)]);
+    const w = { from: T0, to: T0 + 60_000 };
+    expect(topErrors(store, { ...w, task: "a" }).top.map((e) => e.code)).toEqual([607, 608]);
+    expect(topErrors(store, { ...w, probe: "p2" }).top).toMatchObject([{ code: 608, count: 2, shareOfFailures: 1 }]);
+    expect(topErrors(store, { ...w, task: "b", probe: "p1" }).total).toBe(3);
+    expect(topErrors(store, { ...w, task: "missing" })).toMatchObject({ total: 0, failed: 0, top: [] });
+  });
+
+  it("counts a result once however often it arrives", () => {
+    const r = record("p1", "a", T0, 607);
+    expect(store.add([r, r]).length).toBe(1);
+    expect(store.add([r]).length).toBe(0);
+    expect(topErrors(store, { from: T0, to: T0 + 1 }).total).toBe(1);
+  });
+});
+
+describe("windows", () => {
+  it("parses window=5m/1h/24h/7d and from/to, and rejects the rest with a reason", () => {
+    const now = 1_800_000_000_000;
+    expect(parseWindow(new URLSearchParams("window=5m"), now)).toEqual({ from: now - 300_000, to: now });
+    expect(parseWindow(new URLSearchParams("window=7d"), now).from).toBe(now - 7 * 86_400_000);
+    expect(parseWindow(new URLSearchParams(""), now).from).toBe(now - 3_600_000);
+    expect(parseWindow(new URLSearchParams("from=10&to=20"), now)).toEqual({ from: 10, to: 20 });
+    expect(() => parseWindow(new URLSearchParams("window=1y"))).toThrow('window must look like 5m, 1h, 24h or 7d (got "1y")');
+    expect(() => parseWindow(new URLSearchParams("from=20&to=10"))).toThrow(/from < to/);
+  });
+});
+
+describe("summary", () => {
+  it("gives the success rate, per-task and per-probe tables, phase averages and a series", () => {
+    store.add([...many(6, "p1", "redis", T0, 607), ...many(2, "p1", "redis", T0, null), ...many(2, "p2", "smtp", T0 + 120_000, null)]);
+    const s = summary(store, { from: T0, to: T0 + 300_000 });
+    expect(s).toMatchObject({ total: 10, failed: 6, successRate: 0.4, taskIds: ["redis", "smtp"] });
+    expect(s.tasks).toEqual([
+      { task: "redis", total: 8, failed: 6, successRate: 0.25, topCode: 607, avgTotalMs: 7 },
+      { task: "smtp", total: 2, failed: 0, successRate: 1, topCode: null, avgTotalMs: 7 },
+    ]);
+    expect(s.probes.map((p) => [p.probe, p.total])).toEqual([["p1", 8], ["p2", 2]]);
+    expect(s.phases).toMatchObject({ dnsMs: 1, connectMs: 2, tlsMs: null, totalMs: 7 });
+    expect(s.series).toEqual([{ t: T0, total: 8, failed: 6 }, { t: T0 + 120_000, total: 2, failed: 0 }]);
+  });
+});
