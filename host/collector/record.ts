@@ -6,7 +6,7 @@ import { z } from "zod";
 import { ID_PATTERN } from "../task/schema.js";
 
 /** Bytes per MQTT message the collector reads at most; larger messages are rejected. */
-export const MAX_MESSAGE_BYTES = 256 * 1024;
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** Records per batch message at most. */
 export const MAX_BATCH = 1000;
 
