@@ -3,7 +3,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +36,8 @@ export class Mosquitto {
   readonly log: string[] = [];
 
   private constructor(readonly port: number) {
+    // Run as root, mosquitto drops to its own user, which must be able to write the persistence file.
+    chmodSync(this.dir, 0o777);
     writeFileSync(join(this.dir, "mosquitto.conf"), [
       `listener ${port} 127.0.0.1`,
       "allow_anonymous true",
