@@ -28,6 +28,8 @@ export interface CollectorOptions {
   password?: string;
   /** CA certificate for mqtts:// brokers */
   ca?: Buffer;
+  /** MQTT version for an external broker (default 5; the embedded broker always uses 4) */
+  protocolVersion?: 4 | 5;
   /** subscribe as a shared subscription in this group (brokers that support $share) */
   shareGroup?: string;
   log?: (line: string) => void;
@@ -57,6 +59,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     const clientId = `catprobe-collector-${createHash("sha256").update(resolve(opts.db)).digest("hex").slice(0, 12)}`;
     ingest = await startIngest({
       brokerUrl, clientId, store, metrics, shareGroup: opts.shareGroup,
+      protocolVersion: opts.broker ? opts.protocolVersion ?? 5 : 4,
       username: opts.username, password: opts.password, ca: opts.ca,
       onStored: (n) => events.stored(n), log,
     });

@@ -5,11 +5,13 @@
 
 import mqtt, { type MqttClient } from "mqtt";
 import type { CollectorMetrics } from "./metrics.js";
-import { parseMessage } from "./record.js";
+import { parseMessage, type StoredRecord } from "./record.js";
 import type { Store } from "./store.js";
 
 export const RESULTS_TOPIC = "catprobe/v1/results/+/+";
 export const DROPPED_TOPIC = "catprobe/v1/dropped/+";
+/** Records committed in one transaction at most. */
+const MAX_BATCH_RECORDS = 2000;
 
 export interface IngestOptions {
   brokerUrl: string;
@@ -21,6 +23,10 @@ export interface IngestOptions {
   password?: string;
   /** CA file contents for mqtts:// */
   ca?: Buffer;
+  /** 4 (MQTT 3.1.1, the default; the embedded broker speaks only this) or 5, which lets the
+   * collector ask the broker for up to 1000 unacknowledged messages in flight instead of its
+   * v3 default (Mosquitto: 20), so batches are not starved while their commit is pending */
+  protocolVersion?: 4 | 5;
   store: Store;
   metrics: CollectorMetrics;
   /** called after records were stored, with how many were new */
@@ -44,7 +50,9 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   const client = mqtt.connect(opts.brokerUrl, {
     clientId: opts.clientId,
     clean: false,
-    protocolVersion: 4, // aedes and every broker speak 3.1.1
+    protocolVersion: opts.protocolVersion ?? 4, // aedes speaks 3.1.1 only
+    // v5 ends a session at disconnect unless told otherwise: keep it, so results queue while away
+    properties: opts.protocolVersion === 5 ? { receiveMaximum: 1000, sessionExpiryInterval: 0xffffffff } : undefined,
     reconnectPeriod: 500,
     username: opts.username,
     password: opts.password,
@@ -54,35 +62,78 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   client.on("error", (err) => log(`mqtt: ${err.message}`));
   client.on("reconnect", () => log("mqtt: reconnecting"));
 
-  // Runs for each incoming message; mqtt.js sends the PUBACK once `done` is called.
+  // Messages are validated as they arrive and their records committed in batches: one
+  // transaction per burst (everything mqtt.js has parsed from the socket so far), or per
+  // MAX_BATCH_RECORDS. The PUBACK of each message is held back until its batch is committed,
+  // so the broker never hears "delivered" for a result that is not on disk yet.
+  let batch: StoredRecord[] = [];
+  let heldAcks: (() => void)[] = [];
+  let flushScheduled = false;
+
+  const flush = () => {
+    flushScheduled = false;
+    const records = batch;
+    const acks = heldAcks;
+    batch = [];
+    heldAcks = [];
+    let added: StoredRecord[];
+    try {
+      added = opts.store.add(records);
+    } catch (err) {
+      // Not stored, so not acknowledged: drop the connection and let the broker deliver again.
+      log(`cannot store ${records.length} results (${(err as Error).message}); reconnecting for re-delivery`);
+      client.stream?.destroy();
+      return;
+    }
+    const now = Date.now();
+    for (const r of added) opts.metrics.stored(r, now);
+    opts.metrics.duplicate(records.length - added.length);
+    for (const ack of acks) ack();
+    if (added.length) opts.onStored?.(added.length);
+  };
+
+  const accept = (topic: string, payload: Buffer) => {
+    if (topic.startsWith("catprobe/v1/dropped/")) {
+      const report = JSON.parse(payload.toString()) as { probe?: unknown; total?: unknown };
+      if (typeof report.probe === "string" && Number.isInteger(report.total)) {
+        opts.store.setDropped(report.probe, report.total as number);
+        opts.metrics.droppedByProbes(report.total as number);
+      }
+      return;
+    }
+    const { records, rejected } = parseMessage(topic, payload);
+    for (const r of rejected) {
+      opts.metrics.reject(r.reason);
+      logReject(r.reason, topic, r.detail);
+    }
+    for (const r of records) batch.push(r);
+  };
+
   client.handleMessage = (packet, done) => {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     try {
-      if (packet.topic.startsWith("catprobe/v1/dropped/")) {
-        const report = JSON.parse(payload.toString()) as { probe?: unknown; total?: unknown };
-        if (typeof report.probe === "string" && Number.isInteger(report.total)) {
-          opts.store.setDropped(report.probe, report.total as number);
-          opts.metrics.droppedByProbes(report.total as number);
-        }
-        return done();
-      }
-      const { records, rejected } = parseMessage(packet.topic, payload);
-      for (const r of rejected) {
-        opts.metrics.reject(r.reason);
-        logReject(r.reason, packet.topic, r.detail);
-      }
-      const added = opts.store.add(records);
-      const now = Date.now();
-      for (const r of added) opts.metrics.stored(r, now);
-      opts.metrics.duplicate(records.length - added.length);
-      if (added.length) opts.onStored?.(added.length);
-      done();
+      accept(packet.topic, payload);
     } catch (err) {
-      // A message that cannot be handled must not stall the session: count it, ack it.
+      // A message that cannot be handled must not stall the session: count it, acknowledge it.
       opts.metrics.reject("bad_record");
       logReject("bad_record", packet.topic, (err as Error).message);
-      done();
     }
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+    done(); // on to the next packet; its PUBACK waits for the flush (below)
+    if (batch.length >= MAX_BATCH_RECORDS) flush();
+  };
+
+  // mqtt.js sends a QoS 1 PUBACK through _sendPacket right after handleMessage's callback; hold
+  // it until the batch it belongs to is committed. (mqtt is pinned: this is internal API.)
+  const internals = client as unknown as { _sendPacket(packet: { cmd: string }, cb?: () => void, ...rest: unknown[]): void };
+  const sendPacket = internals._sendPacket.bind(client);
+  internals._sendPacket = (packet, cb, ...rest) => {
+    if (packet.cmd !== "puback" || !flushScheduled) return sendPacket(packet, cb, ...rest);
+    heldAcks.push(() => sendPacket(packet, undefined, ...rest));
+    cb?.(); // processing continues; the acknowledgement itself goes out after the commit
   };
 
   const prefix = opts.shareGroup ? `$share/${opts.shareGroup}/` : "";

@@ -2,7 +2,6 @@
 // why a message was rejected. Unknown extra fields are allowed and not stored, so newer
 // probes can add fields without being rejected by an older collector.
 
-import { z } from "zod";
 import { ID_PATTERN } from "../task/schema.js";
 
 /** Bytes per MQTT message the collector reads at most; larger messages are rejected. */
@@ -18,28 +17,65 @@ export const REJECT_REASONS: RejectReason[] = [
   "bad_topic", "too_large", "not_json", "empty_batch", "batch_too_large", "bad_record", "bad_code", "topic_mismatch",
 ];
 
-const ms = z.number().finite().min(0).max(86_400_000).nullable();
-const id = z.string().regex(ID_PATTERN);
+/** A result record as stored: the fields of DESIGN.md's record the collector keeps. */
+export interface StoredRecord {
+  v: 1;
+  id: string;
+  probe: string;
+  task: string;
+  ts: number;
+  ok: boolean;
+  code: number | null;
+  step: number | null;
+  message: string | null;
+  timings: {
+    dnsMs: number | null; connectMs: number | null; tlsMs: number | null; sendMs: number | null;
+    firstByteMs: number | null; receiveMs: number | null; totalMs: number;
+  };
+  bytesSent: number;
+  bytesReceived: number;
+}
 
-const recordSchema = z.object({
-  v: z.literal(1),
-  id: z.string().min(1).max(300),
-  probe: id,
-  task: id,
-  ts: z.number().int().min(0).max(8.64e15),
-  ok: z.boolean(),
-  code: z.number().int().nullable(),
-  step: z.number().int().min(0).max(10_000).nullable(),
-  message: z.string().max(4096).nullable(),
-  timings: z.object({
-    dnsMs: ms, connectMs: ms, tlsMs: ms, sendMs: ms, firstByteMs: ms, receiveMs: ms,
-    totalMs: z.number().finite().min(0).max(86_400_000),
-  }),
-  bytesSent: z.number().int().min(0),
-  bytesReceived: z.number().int().min(0),
-});
+const DAY_MS = 86_400_000;
+const PHASES = ["dnsMs", "connectMs", "tlsMs", "sendMs", "firstByteMs", "receiveMs"] as const;
 
-export type StoredRecord = z.output<typeof recordSchema>;
+const isMs = (v: unknown): v is number => typeof v === "number" && v >= 0 && v <= DAY_MS;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/**
+ * Checks a record's shape field by field (hand-written rather than a schema library: this runs
+ * for every message and is the collector's hot path). Returns what is wrong, or null.
+ */
+function shapeError(value: unknown): string | null {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "record: not an object";
+  const r = value as Record<string, unknown>;
+  if (r.v !== 1) return `v: expected 1, got ${JSON.stringify(r.v)}`;
+  if (typeof r.id !== "string" || r.id.length === 0 || r.id.length > 300) return "id: expected 1–300 characters";
+  if (typeof r.probe !== "string" || !ID_PATTERN.test(r.probe)) return "probe: not a valid id";
+  if (typeof r.task !== "string" || !ID_PATTERN.test(r.task)) return "task: not a valid id";
+  if (!isCount(r.ts)) return "ts: expected epoch milliseconds";
+  if (typeof r.ok !== "boolean") return "ok: expected true or false";
+  if (r.code !== null && !Number.isInteger(r.code)) return "code: expected a number or null";
+  if (r.step !== null && !(isCount(r.step) && (r.step as number) <= 10_000)) return "step: expected an index or null";
+  if (r.message !== null && !(typeof r.message === "string" && r.message.length <= 4096)) return "message: expected text or null";
+  const t = r.timings as Record<string, unknown> | null;
+  if (typeof t !== "object" || t === null) return "timings: expected an object";
+  for (const phase of PHASES) if (t[phase] !== null && !isMs(t[phase])) return `timings.${phase}: expected ms or null`;
+  if (!isMs(t.totalMs)) return "timings.totalMs: expected ms";
+  if (!isCount(r.bytesSent) || !isCount(r.bytesReceived)) return "bytesSent/bytesReceived: expected byte counts";
+  return null;
+}
+
+/** The stored fields only: extra fields a newer probe sends are not kept. */
+function pick(r: StoredRecord): StoredRecord {
+  const t = r.timings;
+  return {
+    v: 1, id: r.id, probe: r.probe, task: r.task, ts: r.ts, ok: r.ok, code: r.code, step: r.step, message: r.message,
+    timings: { dnsMs: t.dnsMs, connectMs: t.connectMs, tlsMs: t.tlsMs, sendMs: t.sendMs, firstByteMs: t.firstByteMs,
+      receiveMs: t.receiveMs, totalMs: t.totalMs },
+    bytesSent: r.bytesSent, bytesReceived: r.bytesReceived,
+  };
+}
 
 export interface Rejection {
   reason: RejectReason;
@@ -54,12 +90,9 @@ export interface ParsedMessage {
 const TOPIC = /^catprobe\/v1\/results\/([^/]+)\/([^/]+)$/;
 
 function checkRecord(value: unknown, probe: string, task: string): StoredRecord | Rejection {
-  const parsed = recordSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { reason: "bad_record", detail: `${issue.path.join(".") || "record"}: ${issue.message}` };
-  }
-  const r = parsed.data;
+  const problem = shapeError(value);
+  if (problem) return { reason: "bad_record", detail: problem };
+  const r = pick(value as StoredRecord);
   const codeOk = r.ok ? r.code === null : r.code !== null && r.code >= 600 && r.code <= 609;
   if (!codeOk) return { reason: "bad_code", detail: `ok ${r.ok} with code ${r.code}` };
   if (r.probe !== probe || r.task !== task) {

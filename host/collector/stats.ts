@@ -1,10 +1,10 @@
 // Statistics over a time window: the top five error types (DESIGN.md "Collector HTTP API"),
 // success rates, per-task and per-probe tables, phase averages, a success-rate series.
-// Counts come from the per-minute table for whole minutes and from raw results for the
-// partial minutes at the window's edges, so every answer is exact.
+// Counts come from the hour and minute tables for whole hours and minutes, and from raw results
+// for the partial minutes at the window's edges, so every answer is exact.
 
 import { errorCodeInfo, type ErrorCode } from "../codes.js";
-import { MINUTE_MS, type Store } from "./store.js";
+import { HOUR_MS, MINUTE_MS, type Store } from "./store.js";
 
 export interface Window {
   from: number;
@@ -38,15 +38,32 @@ export function parseWindow(query: URLSearchParams, now = Date.now()): Window {
   return { from: now - Number(m[1]) * UNITS[m[2]], to: now };
 }
 
-/** Window edges split into whole minutes [fullFrom, fullTo) and raw ranges around them. */
-function split({ from, to }: Window) {
-  const fullFrom = Math.ceil(from / MINUTE_MS) * MINUTE_MS;
-  const fullTo = Math.floor(to / MINUTE_MS) * MINUTE_MS;
-  if (fullFrom >= fullTo) return { minutes: null, raw: [[from, to]] as [number, number][] };
-  return {
-    minutes: [fullFrom / MINUTE_MS, fullTo / MINUTE_MS] as [number, number],
-    raw: ([[from, fullFrom], [fullTo, to]] as [number, number][]).filter(([a, b]) => a < b),
-  };
+type Range = [number, number];
+
+/**
+ * The window as whole hours (read from the hour table), whole minutes (the minute table) and
+ * the partial minutes at its edges (raw results). Hours are used only without a probe filter.
+ */
+function split({ from, to }: Window, useHours: boolean): { hours: Range[]; minutes: Range[]; raw: Range[] } {
+  const out = { hours: [] as Range[], minutes: [] as Range[], raw: [] as Range[] };
+  const mFrom = Math.ceil(from / MINUTE_MS) * MINUTE_MS;
+  const mTo = Math.floor(to / MINUTE_MS) * MINUTE_MS;
+  if (mFrom >= mTo) {
+    out.raw.push([from, to]);
+    return out;
+  }
+  if (from < mFrom) out.raw.push([from, mFrom]);
+  if (mTo < to) out.raw.push([mTo, to]);
+  const hFrom = Math.ceil(mFrom / HOUR_MS) * HOUR_MS;
+  const hTo = Math.floor(mTo / HOUR_MS) * HOUR_MS;
+  if (!useHours || hFrom >= hTo) {
+    out.minutes.push([mFrom, mTo]);
+    return out;
+  }
+  out.hours.push([hFrom, hTo]);
+  if (mFrom < hFrom) out.minutes.push([mFrom, hFrom]);
+  if (hTo < mTo) out.minutes.push([hTo, mTo]);
+  return out;
 }
 
 function filters(f: Filter, params: unknown[]): string {
@@ -67,12 +84,18 @@ export function counts(store: Store, f: Filter, groupBy: "none" | "task" | "prob
   const key = groupBy === "none" ? "''" : groupBy;
   const parts: string[] = [];
   const params: unknown[] = [];
-  const { minutes, raw } = split(f);
-  if (minutes) {
-    parts.push(`SELECT ${key} AS key, code, n FROM minutes WHERE minute >= ? AND minute < ?${filters(f, (params.push(...minutes), params))}`);
+  const { hours, minutes, raw } = split(f, !f.probe && groupBy !== "probe");
+  for (const [a, b] of hours) {
+    params.push(a / HOUR_MS, b / HOUR_MS);
+    parts.push(`SELECT ${key} AS key, code, n FROM hours WHERE hour >= ? AND hour < ?${filters(f, params)}`);
+  }
+  for (const [a, b] of minutes) {
+    params.push(a / MINUTE_MS, b / MINUTE_MS);
+    parts.push(`SELECT ${key} AS key, code, n FROM minutes WHERE minute >= ? AND minute < ?${filters(f, params)}`);
   }
   for (const [a, b] of raw) {
-    parts.push(`SELECT ${key} AS key, coalesce(code, 0) AS code, 1 AS n FROM results WHERE ts >= ? AND ts < ?${filters(f, (params.push(a, b), params))}`);
+    params.push(a, b);
+    parts.push(`SELECT ${key} AS key, coalesce(code, 0) AS code, 1 AS n FROM results WHERE ts >= ? AND ts < ?${filters(f, params)}`);
   }
   const sql = `SELECT key, code, sum(n) AS n FROM (${parts.join(" UNION ALL ")}) GROUP BY key, code`;
   return store.db.prepare(sql).all(...params) as GroupCount[];

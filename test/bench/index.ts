@@ -2,6 +2,7 @@
 
 import { cpus } from "node:os";
 import { Ratios } from "./harness.js";
+import { benchCollector } from "./collector.bench.js";
 import { benchCore } from "./core.bench.js";
 import { benchProbe } from "./probe.bench.js";
 
@@ -11,4 +12,5 @@ console.log(`catprobe benchmarks — ${new Date().toISOString().slice(0, 10)}, N
 const only = process.argv[2];
 if (!only || only === "core") await benchCore(ratios);
 if (!only || only === "probe") await benchProbe(ratios);
+if (!only || only === "collector") await benchCollector(ratios);
 ratios.print();

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { parseWindow, summary, topErrors } from "../../host/collector/stats.js";
 import { Store } from "../../host/collector/store.js";
+import { rng, randomInt } from "../helpers/random.js";
 import { many, record } from "../helpers/records.js";
 
 let store: Store;
@@ -40,6 +41,27 @@ describe("top five error types", () => {
       const r = topErrors(store, { from, to });
       expect(r.total, `${from - T0}..${to - T0}`).toBe(inside.length);
       expect(r.failed).toBe(inside.filter((x) => x.code !== null).length);
+    }
+  });
+
+  it("is exact for random windows over hours, with and without filters", () => {
+    const next = rng(11);
+    const codes = [null, null, 600, 601, 603, 607, 608, 609];
+    const records = Array.from({ length: 2600 }, (_, i) =>
+      record(`p${i % 3}`, `t${i % 4}`, T0 + i * 7000 + randomInt(next, 7000), codes[randomInt(next, codes.length)]));
+    store.add(records);
+    for (let n = 0; n < 40; n++) {
+      const from = T0 - 600_000 + randomInt(next, 5 * 3_600_000);
+      const to = from + 1 + randomInt(next, 4 * 3_600_000);
+      const task = n % 3 === 1 ? "t2" : undefined;
+      const probe = n % 3 === 2 ? "p1" : undefined;
+      const inside = records.filter((r) => r.ts >= from && r.ts < to && (!task || r.task === task) && (!probe || r.probe === probe));
+      const want = new Map<number, number>();
+      for (const r of inside) if (r.code !== null) want.set(r.code, (want.get(r.code) ?? 0) + 1);
+      const got = topErrors(store, { from, to, task, probe });
+      expect(got.total, `window ${n}`).toBe(inside.length);
+      expect(got.top.map((e) => [e.code, e.count])).toEqual(
+        [...want].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 5));
     }
   });
 
