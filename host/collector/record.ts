@@ -2,6 +2,7 @@
 // why a message was rejected. Unknown extra fields are allowed and not stored, so newer
 // probes can add fields without being rejected by an older collector.
 
+import type { ResultRecord } from "../probe/result.js";
 import { ID_PATTERN } from "../task/schema.js";
 
 /** Bytes per MQTT message the collector reads at most; larger messages are rejected. */
@@ -17,24 +18,8 @@ export const REJECT_REASONS: RejectReason[] = [
   "bad_topic", "too_large", "not_json", "empty_batch", "batch_too_large", "bad_record", "bad_code", "topic_mismatch",
 ];
 
-/** A result record as stored: the fields of DESIGN.md's record the collector keeps. */
-export interface StoredRecord {
-  v: 1;
-  id: string;
-  probe: string;
-  task: string;
-  ts: number;
-  ok: boolean;
-  code: number | null;
-  step: number | null;
-  message: string | null;
-  timings: {
-    dnsMs: number | null; connectMs: number | null; tlsMs: number | null; sendMs: number | null;
-    firstByteMs: number | null; receiveMs: number | null; totalMs: number;
-  };
-  bytesSent: number;
-  bytesReceived: number;
-}
+/** A result record as stored: the probe's record without the fields the collector does not keep. */
+export type StoredRecord = Omit<ResultRecord, "address" | "tls" | "labels">;
 
 const DAY_MS = 86_400_000;
 const PHASES = ["dnsMs", "connectMs", "tlsMs", "sendMs", "firstByteMs", "receiveMs"] as const;

@@ -4,7 +4,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer as createTlsServer, TLSSocket, createSecureContext, type Server } from "node:tls";
+import { createServer as createTlsServer, TLSSocket, createSecureContext, type Server, type TlsOptions } from "node:tls";
 import { once } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createLabPki, writePkiFiles, type LabPki, type PkiFiles } from "../../simulator/certs.js";
@@ -24,8 +24,9 @@ afterEach(async () => {
   await Promise.all(cleanup.splice(0).map((f) => f()));
 });
 
-async function tlsServer(pem: { cert: string; key: string }): Promise<number> {
-  const server: Server = createTlsServer({ cert: pem.cert, key: pem.key }, (sock) => {
+/** An echo server over TLS with the given certificate; `options` adds server settings. */
+async function tlsServer(pem: { cert: string; key: string }, options: TlsOptions = {}): Promise<number> {
+  const server: Server = createTlsServer({ cert: pem.cert, key: pem.key, ...options }, (sock) => {
     sock.on("error", () => {});
     sock.on("data", (d) => sock.write(`echo:${d}`));
   });
@@ -115,19 +116,7 @@ describe("TLS from connect", () => {
 });
 
 describe("mutual TLS", () => {
-  async function clientCertServer(): Promise<number> {
-    const server: Server = createTlsServer({
-      cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true,
-    }, (sock) => {
-      sock.on("error", () => {});
-      sock.on("data", (d) => sock.write(`echo:${d}`));
-    });
-    server.on("tlsClientError", () => {});
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    cleanup.push(() => new Promise((r) => server.close(r)));
-    return (server.address() as { port: number }).port;
-  }
+  const clientCertServer = () => tlsServer(pki.server, { ca: pki.ca.cert, requestCert: true, rejectUnauthorized: true });
 
   it("presents a client certificate from `cert` and `key`", async () => {
     const port = await clientCertServer();
