@@ -30,17 +30,34 @@ function accepting(port: number): Promise<boolean> {
   });
 }
 
+export interface MosquittoOptions {
+  /** serve MQTT over TLS with these PEM texts */
+  tls?: { ca: string; cert: string; key: string };
+  /** require these users (name → password) instead of allowing anonymous clients */
+  users?: Record<string, string>;
+}
+
 export class Mosquitto {
   private child: ChildProcess | null = null;
   readonly dir = mkdtempSync(join(tmpdir(), "catprobe-mosquitto-"));
   readonly log: string[] = [];
 
-  private constructor(readonly port: number) {
-    // Run as root, mosquitto drops to its own user, which must be able to write the persistence file.
+  private constructor(readonly port: number, readonly options: MosquittoOptions) {
+    // Run as root, mosquitto drops to its own user, which must be able to read and write here.
     chmodSync(this.dir, 0o777);
+    const file = (name: string, text: string) => {
+      writeFileSync(join(this.dir, name), text, { mode: 0o644 });
+      return join(this.dir, name);
+    };
+    const tls = options.tls
+      ? [`cafile ${file("ca.pem", options.tls.ca)}`, `certfile ${file("cert.pem", options.tls.cert)}`,
+        `keyfile ${file("key.pem", options.tls.key)}`]
+      : [];
+    const auth = options.users ? ["allow_anonymous false", `password_file ${this.passwords(options.users)}`] : ["allow_anonymous true"];
     writeFileSync(join(this.dir, "mosquitto.conf"), [
       `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
+      ...tls,
+      ...auth,
       "persistence true",
       `persistence_location ${this.dir}/`,
       "autosave_interval 1",
@@ -51,14 +68,25 @@ export class Mosquitto {
     ].join("\n") + "\n");
   }
 
-  static async start(): Promise<Mosquitto> {
-    const broker = new Mosquitto(await freePort());
+  private passwords(users: Record<string, string>): string {
+    const path = join(this.dir, "passwd");
+    writeFileSync(path, "", { mode: 0o644 });
+    for (const [user, password] of Object.entries(users)) {
+      const r = spawnSync("mosquitto_passwd", ["-b", path, user, password]);
+      if (r.status !== 0) throw new Error(`mosquitto_passwd failed (apt-get install mosquitto): ${r.stderr}`);
+    }
+    chmodSync(path, 0o644);
+    return path;
+  }
+
+  static async start(options: MosquittoOptions = {}): Promise<Mosquitto> {
+    const broker = new Mosquitto(await freePort(), options);
     await broker.restart();
     return broker;
   }
 
   get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
+    return `${this.options.tls ? "mqtts" : "mqtt"}://127.0.0.1:${this.port}`;
   }
 
   /** Starts (again) on the same port with the same persistence; resolves once it accepts. */
