@@ -3,6 +3,7 @@
 
 import { demo } from "./commands/demo.js";
 import { collector } from "./commands/collector.js";
+import { lab } from "./commands/lab.js";
 import { md5File } from "./commands/md5.js";
 import { probe } from "./commands/probe.js";
 import { run } from "./commands/run.js";
@@ -26,6 +27,11 @@ commands:
                     unless --broker is given)
   top [--window 1h] [--task ID] [--probe ID] [--collector URL] [--json]
                     the top five error types from a running collector
+  lab <scenario.json> [--keep] [--json] [--http HOST:PORT] [--db FILE]
+                    run a lab scenario: fault servers, virtual probes, a collector; compare
+                    the collector's top five with the faults injected (exit 1 if they differ)
+  lab serve <fault> [--reply TEXT]
+                    start one fault server and print where it listens
   selftest          run the WebAssembly core's power-on self-test on every build
   md5 <file|->      MD5 of a file (or standard input) through the core, for md5 verify tasks
   demo              self-test, then one verified exchange with a loopback server
@@ -40,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     case "probe": return probe(args);
     case "collector": return collector(args);
     case "top": return top(args);
+    case "lab": return lab(args);
     case "selftest": return selfTest();
     case "md5": return md5File(args);
     case "demo": return demo();

@@ -17,7 +17,7 @@ function fieldPath(path: PropertyKey[]): string {
     typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key), "");
 }
 
-function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
+export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const field = fieldPath(issue.path) || "(top level)";
   let value: unknown = input;
   for (const key of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[key];

@@ -1,0 +1,102 @@
+// `catprobe lab <scenario.json> [--keep] [--json] …`: runs a lab scenario and checks the
+// collector's statistics against the faults it injected. `catprobe lab serve <fault>` starts
+// one fault server and prints where it listens.
+
+import { parseArgs } from "node:util";
+import { createLabPki } from "../../simulator/certs.js";
+import { FAULTS, FAULT_NAMES, type FaultName, startFault } from "../../simulator/faults.js";
+import { runLab, type LabReport } from "../../simulator/lab.js";
+import { progressPrinter } from "../../simulator/progress.js";
+import { loadScenario } from "../../simulator/scenario.js";
+import type { TopErrors } from "../collector/stats.js";
+import { UsageError } from "./usage.js";
+
+const tick = (ok: boolean) => (ok ? "✓" : "✗ DIFFERS");
+
+function printReport(r: LabReport): void {
+  const secs = (r.durationMs / 1000).toFixed(1);
+  console.log(`\n${r.scenario}: ${r.runs} runs in ${secs} s`);
+  console.log(`faults injected: ${Object.entries(r.injected).sort((a, b) => b[1] - a[1]).map(([f, n]) => `${f} ${n}`).join(", ")}\n`);
+  const rows = new Map<number, { def: string; truth: number; seen: number }>();
+  const add = (t: TopErrors, key: "truth" | "seen") => {
+    for (const e of t.top) {
+      const row = rows.get(e.code) ?? { def: e.definition, truth: 0, seen: 0 };
+      row[key] = e.count;
+      rows.set(e.code, row);
+    }
+  };
+  add(r.truth, "truth");
+  add(r.collector, "seen");
+  console.log(`  ${"top five error types".padEnd(62)}${"injected".padStart(9)}${"collector".padStart(11)}`);
+  for (const [code, row] of [...rows].sort((a, b) => b[1].truth - a[1].truth || a[0] - b[0])) {
+    console.log(`  ${code}  ${row.def.padEnd(57)}${String(row.truth).padStart(9)}${String(row.seen).padStart(11)}  ${tick(row.truth === row.seen)}`);
+  }
+  const totals = (t: TopErrors) => `${t.total} / ${t.failed}`;
+  const totalsOk = r.truth.total === r.collector.total && r.truth.failed === r.collector.failed;
+  console.log(`  ${"results / failed".padEnd(62)}${totals(r.truth).padStart(9)}${totals(r.collector).padStart(11)}  ${tick(totalsOk)}`);
+  console.log(`  every run reported its fault's code: ${r.mismatches.length === 0 ? "✓" : `✗ ${r.mismatches.length} runs did not`}`);
+  for (const m of r.mismatches.slice(0, 10)) {
+    console.log(`    ${m.id}: ${m.fault} should give ${m.expected ?? "success"}, got ${m.got ?? "success"} (${m.message})`);
+  }
+  console.log(`\nmemory per virtual probe: ${r.memoryPerProbeKiB} KiB`);
+  console.log(r.identical ? "the collector's statistics match the ground truth" : "THE COLLECTOR'S STATISTICS DIFFER FROM THE GROUND TRUTH");
+}
+
+async function serve(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (!name || !FAULT_NAMES.includes(name as FaultName)) {
+    throw new UsageError(`lab serve takes a fault: ${FAULT_NAMES.join(", ")}`);
+  }
+  const { values } = parseArgs({ args: rest, options: { reply: { type: "string", default: "+PONG\r\n" } } });
+  const running = await startFault(name as FaultName, values.reply!, createLabPki());
+  const t = running.target;
+  console.log(`${name} (${FAULTS[name as FaultName].describe}) at ${t.host}:${t.port}${t.tls ? " (TLS)" : ""}` +
+    (t.dns ? " — a DNS fault: point a task's dns.servers at a lab DNS server" : ""));
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await running.close();
+  return 0;
+}
+
+export async function lab(args: string[]): Promise<number> {
+  if (args[0] === "serve") return serve(args.slice(1));
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      keep: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      http: { type: "string", default: "127.0.0.1:0" },
+      "mqtt-listen": { type: "string", default: "127.0.0.1:0" },
+      db: { type: "string" },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError("lab takes one scenario file (or: lab serve <fault>)");
+  const scenario = loadScenario(positionals[0]);
+  if (!values.json) {
+    console.log(`catprobe lab — ${scenario.name}: ${scenario.fleet.count} virtual probes × ${scenario.tasks.length} tasks × ` +
+      `${scenario.runs} runs, fault servers on loopback, collector on an embedded broker`);
+    if (scenario.description) console.log(scenario.description);
+  }
+  const progress = values.json ? null : progressPrinter();
+  const result = await runLab(scenario, {
+    http: values.http, mqttListen: values["mqtt-listen"], db: values.db, onProgress: (p) => progress?.update(p),
+  });
+  progress?.end();
+  const { report } = result;
+  if (values.json) console.log(JSON.stringify(report));
+  else printReport(report);
+  if (values.keep) {
+    console.log(`\ndashboard: ${report.httpUrl}/  (Ctrl-C to stop)`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+  } else if (!values.json) {
+    console.log(`dashboard was at ${report.httpUrl}/ — run with --keep to keep it serving`);
+  }
+  await result.close();
+  return report.identical ? 0 : 1;
+}

@@ -1,0 +1,104 @@
+// The lab's faults: for each, the server that injects it and the code DESIGN.md says a run
+// meeting it must report (the ground truth). Every lab task has one step: send, then look for
+// a keyword; the lab's time limits below are short so that faults resolve quickly.
+
+import type { ErrorCode } from "../host/codes.js";
+import type { LabPki } from "./certs.js";
+import { startBlackhole } from "./servers/blackhole.js";
+import type { DnsFault } from "./servers/dns.js";
+import { refusedPort, startTcpFault, type TcpFault } from "./servers/tcp.js";
+import { startTlsFault, type TlsFault } from "./servers/tls.js";
+
+/** What a run needs from the lab to meet a fault: where to connect, and how. */
+export interface FaultTarget {
+  host: string;
+  port: number;
+  tls: boolean;
+  /** resolved through the lab's DNS server */
+  dns: boolean;
+}
+
+interface FaultDef {
+  /** the code a run meeting this fault must report; null for a passing run */
+  code: ErrorCode | null;
+  describe: string;
+  tcp?: (reply: string) => TcpFault;
+  tlsFault?: (reply: string) => TlsFault;
+  /** answered by the lab DNS server for the fault's name */
+  dnsFault?: DnsFault;
+  tls?: boolean;
+}
+
+export const FAULTS = {
+  ok: { code: null, describe: "a healthy server", tcp: (reply) => ({ kind: "reply", reply }) },
+  dribble: { code: null, describe: "the reply one byte per segment", tcp: (reply) => ({ kind: "dribble", reply, gapMs: 5 }) },
+  nxdomain: { code: 600, describe: "the name does not exist (NXDOMAIN)", dnsFault: "nxdomain" },
+  servfail: { code: 600, describe: "the DNS server fails (SERVFAIL)", dnsFault: "servfail" },
+  "dns-timeout": { code: 600, describe: "the DNS server never answers", dnsFault: "silent" },
+  refused: { code: 601, describe: "nothing listens: connection refused" },
+  "connect-timeout": { code: 601, describe: "a listener whose accept queue is full" },
+  silence: { code: 603, describe: "accepts, reads, never answers", tcp: () => ({ kind: "silent" }) },
+  "early-close": { code: 603, describe: "closes without a byte after the request", tcp: () => ({ kind: "close" }) },
+  reset: { code: 603, describe: "resets the connection after the request", tcp: () => ({ kind: "reset" }) },
+  "wrong-reply": { code: 607, describe: "answers without the keyword", tcp: () => ({ kind: "reply", reply: "-ERR wrong reply\r\n" }) },
+  stall: { code: 609, describe: "trickles bytes that never contain the keyword", tcp: () => ({ kind: "stall", gapMs: 50 }) },
+  "tls-ok": { code: null, describe: "TLS with a trusted certificate", tls: true, tlsFault: (reply) => ({ kind: "valid", reply }) },
+  "tls-untrusted": { code: 608, describe: "TLS with an untrusted certificate", tls: true, tlsFault: (reply) => ({ kind: "untrusted", reply }) },
+  "tls-expired": { code: 608, describe: "TLS with an expired certificate", tls: true, tlsFault: (reply) => ({ kind: "expired", reply }) },
+  "tls-plaintext": { code: 608, describe: "plain text on the TLS port", tls: true, tlsFault: () => ({ kind: "plaintext" }) },
+} satisfies Record<string, FaultDef>;
+
+export type FaultName = keyof typeof FAULTS;
+export const FAULT_NAMES = Object.keys(FAULTS) as FaultName[];
+
+export function faultCode(name: FaultName): ErrorCode | null {
+  return FAULTS[name].code;
+}
+
+/**
+ * The lab's limits: short enough that faults resolve quickly, long enough that a loaded 2-core
+ * machine running the whole fleet, its servers and the collector still completes every healthy
+ * exchange (TLS handshakes of dozens of probes at once take hundreds of milliseconds here), and
+ * ordered so that each fault resolves to its one code: stall trickles a byte every 50 ms, under
+ * idleMs, until the step limit (609) passes, well before the task limit.
+ */
+export const LAB_LIMITS = {
+  dnsTimeoutMs: 1000,
+  connectTimeoutMs: 1500,
+  taskTimeoutMs: 10_000,
+  responseTimeoutMs: 1500,
+  stepTimeoutMs: 3000,
+  idleMs: 500,
+};
+
+export interface RunningFault {
+  target: FaultTarget;
+  close(): Promise<void>;
+}
+
+/** Starts whatever injects `name` for a task with healthy reply `reply`. */
+export async function startFault(name: FaultName, reply: string, pki: LabPki): Promise<RunningFault> {
+  const def: FaultDef = FAULTS[name];
+  if (def.dnsFault) {
+    // Resolved by the lab DNS server, which answers this fault's name with the fault.
+    return { target: { host: `${name}.lab.test`, port: 9, tls: false, dns: true }, close: async () => {} };
+  }
+  if (name === "refused") {
+    return { target: { host: "127.0.0.1", port: await refusedPort(), tls: false, dns: false }, close: async () => {} };
+  }
+  if (name === "connect-timeout") {
+    const hole = await startBlackhole();
+    return { target: { host: hole.host, port: hole.port, tls: false, dns: false }, close: () => hole.close() };
+  }
+  const server = def.tlsFault ? await startTlsFault(def.tlsFault(reply), pki) : await startTcpFault(def.tcp!(reply));
+  return { target: { host: server.host, port: server.port, tls: !!def.tls, dns: false }, close: () => server.close() };
+}
+
+/** The lab DNS zone: each DNS fault's name answered with that fault. */
+export function dnsZone(): { faults: Record<string, DnsFault> } {
+  const faults: Record<string, DnsFault> = {};
+  for (const [name, def] of Object.entries(FAULTS) as [FaultName, FaultDef][]) {
+    if (def.dnsFault) faults[`${name}.lab.test`] = def.dnsFault;
+  }
+  return { faults };
+}

@@ -1,0 +1,220 @@
+// The lab: starts the fault servers, a collector (embedded broker) and a fleet of virtual
+// probes, runs every probe's tasks, and knows which fault it injected into every run. At the
+// end it compares the collector's top five with the ground truth, and every run's code with
+// the code DESIGN.md says its fault must produce.
+
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ErrorCode } from "../host/codes.js";
+import { errorCodeInfo } from "../host/codes.js";
+import { startCollector, type Collector } from "../host/collector/collector.js";
+import { CorePool } from "../host/core/pool.js";
+import { topErrors, type TopErrors } from "../host/collector/stats.js";
+import { makeRunnable, runTask, type RunnableTask } from "../host/probe/runner.js";
+import { Semaphore } from "../host/probe/semaphore.js";
+import { parseTask } from "../host/task/load.js";
+import { createLabPki } from "./certs.js";
+import { FAULTS, LAB_LIMITS, dnsZone, faultCode, startFault, type FaultName, type RunningFault } from "./faults.js";
+import { startFleet, stopFleet, undelivered } from "./fleet.js";
+import type { LabTask, Scenario } from "./scenario.js";
+import { startDnsServer, type DnsServer } from "./servers/dns.js";
+
+export interface LabOptions {
+  /** HTTP address of the collector (default 127.0.0.1:0) */
+  http?: string;
+  /** embedded MQTT broker address (default 127.0.0.1:0) */
+  mqttListen?: string;
+  /** collector database (default: a file in a temp dir) */
+  db?: string;
+  onProgress?: (p: LabProgress) => void;
+}
+
+export interface LabProgress {
+  done: number;
+  total: number;
+  delivered: number;
+  /** runs whose code differed from their fault's */
+  mismatches: number;
+  failed: number;
+}
+
+export interface Mismatch {
+  id: string;
+  task: string;
+  fault: FaultName;
+  expected: ErrorCode | null;
+  got: ErrorCode | null;
+  message: string | null;
+}
+
+export interface LabReport {
+  scenario: string;
+  runs: number;
+  durationMs: number;
+  truth: TopErrors;
+  collector: TopErrors;
+  /** top five, totals and every run's code agree */
+  identical: boolean;
+  mismatches: Mismatch[];
+  /** faults injected, by name */
+  injected: Record<string, number>;
+  memoryPerProbeKiB: number;
+  httpUrl: string;
+}
+
+/** A small deterministic generator (mulberry32): the same seed replays the same faults. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function pickFault(task: LabTask, next: () => number): FaultName {
+  const entries = Object.entries(task.faults).filter(([, w]) => (w ?? 0) > 0) as [FaultName, number][];
+  let r = next() * entries.reduce((s, [, w]) => s + w, 0);
+  for (const [name, weight] of entries) {
+    r -= weight;
+    if (r < 0) return name;
+  }
+  return entries[entries.length - 1][0];
+}
+
+/** The top five a correct collector must show for these expected codes. */
+function truthTop(codes: (ErrorCode | null)[], from: number, to: number): TopErrors {
+  const byCode = new Map<ErrorCode, number>();
+  for (const c of codes) if (c !== null) byCode.set(c, (byCode.get(c) ?? 0) + 1);
+  const failed = [...byCode.values()].reduce((a, b) => a + b, 0);
+  const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
+  return {
+    from, to, total: codes.length, failed,
+    top: [...byCode].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 5).map(([code, count]) => ({
+      code, definition: errorCodeInfo(code).definition, count,
+      shareOfFailures: round4(count / failed), shareOfResults: round4(count / codes.length),
+    })),
+  };
+}
+
+function sameTop(a: TopErrors, b: TopErrors): boolean {
+  return a.total === b.total && a.failed === b.failed && a.top.length === b.top.length &&
+    a.top.every((e, i) => e.code === b.top[i].code && e.count === b.top[i].count);
+}
+
+/** The task a run meeting `fault` executes. */
+function labTask(task: LabTask, fault: FaultName, running: RunningFault, dns: DnsServer | null, caFile: string) {
+  const { target } = running;
+  return {
+    id: task.id,
+    target: {
+      host: target.host, port: target.port, tls: target.tls,
+      ...(target.tls ? { servername: "localhost", ca: caFile } : {}),
+    },
+    dns: { timeoutMs: LAB_LIMITS.dnsTimeoutMs, ...(target.dns && dns ? { servers: [dns.address] } : {}) },
+    connectTimeoutMs: LAB_LIMITS.connectTimeoutMs,
+    taskTimeoutMs: LAB_LIMITS.taskTimeoutMs,
+    labels: { fault },
+    steps: [{
+      send: task.send, verify: "partial", expect: task.expect,
+      responseTimeoutMs: LAB_LIMITS.responseTimeoutMs, timeoutMs: LAB_LIMITS.stepTimeoutMs, idleMs: LAB_LIMITS.idleMs,
+    }],
+  };
+}
+
+export interface Lab {
+  report: LabReport;
+  collector: Collector;
+  /** stops the collector and everything else still running */
+  close(): Promise<void>;
+}
+
+export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise<Lab> {
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), "catprobe-lab-"));
+  const cleanup: (() => Promise<unknown>)[] = [];
+  const closeAll = async () => {
+    for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+  };
+  try {
+    const pki = createLabPki();
+    const caFile = join(dir, "lab-ca.pem");
+    writeFileSync(caFile, pki.ca.cert);
+    const used = new Set(scenario.tasks.flatMap((t) => Object.entries(t.faults).filter(([, w]) => (w ?? 0) > 0).map(([f]) => f as FaultName)));
+    const dns = [...used].some((f) => "dnsFault" in FAULTS[f]) ? await startDnsServer(dnsZone()) : null;
+    if (dns) cleanup.push(() => dns.close());
+
+    // One server per task and fault (replies differ per task); one prepared task for each.
+    const runnables = new Map<string, RunnableTask>();
+    const preparer = new CorePool(); // converts step data once; each probe verifies with its own core
+    const collector = await startCollector({
+      mqttListen: opts.mqttListen ?? "127.0.0.1:0", http: opts.http ?? "127.0.0.1:0", db: opts.db ?? join(dir, "collector.db"),
+    });
+    cleanup.push(() => collector.close());
+    for (const task of scenario.tasks) {
+      for (const fault of used) {
+        if (!task.faults[fault]) continue;
+        const running = await startFault(fault, task.reply, pki);
+        cleanup.push(() => running.close());
+        const spec = parseTask(`${scenario.name}/${task.id}/${fault}`, JSON.stringify(labTask(task, fault, running, dns, caFile)));
+        runnables.set(`${task.id}/${fault}`, makeRunnable({ file: `${scenario.name}/${task.id}/${fault}`, spec }, preparer));
+      }
+    }
+
+    const rssBefore = process.memoryUsage().rss;
+    const fleet = startFleet(scenario.fleet.count, scenario.fleet.idPrefix, collector.brokerUrl, dir);
+    cleanup.push(() => stopFleet(fleet));
+    await new Promise((r) => setTimeout(r, 200)); // let the fleet connect
+    const memoryPerProbeKiB = Math.max(0, process.memoryUsage().rss - rssBefore) / 1024 / fleet.length;
+
+    const total = scenario.fleet.count * scenario.tasks.length * scenario.runs;
+    const next = seeded(scenario.seed);
+    const slots = new Semaphore(scenario.concurrency);
+    const expected: (ErrorCode | null)[] = [];
+    const injected: Record<string, number> = {};
+    const mismatches: Mismatch[] = [];
+    let done = 0;
+    let failed = 0;
+    const progress = () => opts.onProgress?.({ done, total, delivered: done - undelivered(fleet), mismatches: mismatches.length, failed });
+    const ticker = setInterval(progress, 200);
+    const from = Date.now() - 1;
+    const jobs: Promise<void>[] = [];
+    for (let run = 0; run < scenario.runs; run++) {
+      for (const probe of fleet) {
+        for (const task of scenario.tasks) {
+          const fault = pickFault(task, next);
+          injected[fault] = (injected[fault] ?? 0) + 1;
+          await slots.acquire();
+          jobs.push(runTask(runnables.get(`${task.id}/${fault}`)!, { probe: probe.id, pool: probe.pool, run }).then((r) => {
+            const want = faultCode(fault);
+            expected.push(want);
+            if (r.code !== want) mismatches.push({ id: r.id, task: task.id, fault, expected: want, got: r.code, message: r.message });
+            if (!r.ok) failed++;
+            probe.publisher.publish(r);
+            done++;
+          }).finally(() => slots.release()));
+        }
+      }
+    }
+    await Promise.all(jobs);
+    await Promise.all(fleet.map((p) => p.publisher.drain(60_000)));
+    const count = () => (collector.store.db.prepare("SELECT count(*) AS n FROM results WHERE ts >= ?").get(from) as { n: number }).n;
+    for (let i = 0; i < 600 && count() < total; i++) await new Promise((r) => setTimeout(r, 50));
+    clearInterval(ticker);
+    progress();
+    const to = Date.now() + 1;
+    const truth = truthTop(expected, from, to);
+    const seen = topErrors(collector.store, { from, to });
+    const report: LabReport = {
+      scenario: scenario.name, runs: total, durationMs: Math.round(performance.now() - started),
+      truth, collector: seen, identical: sameTop(truth, seen) && mismatches.length === 0,
+      mismatches, injected, memoryPerProbeKiB: Math.round(memoryPerProbeKiB * 10) / 10, httpUrl: collector.httpUrl,
+    };
+    return { report, collector, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
