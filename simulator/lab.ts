@@ -150,6 +150,7 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     const runnables = new Map<string, RunnableTask>();
     const preparer = new CorePool(); // converts step data once; each probe verifies with its own core
     const collector = await startCollector({
+      broker: scenario.broker,
       mqttListen: opts.mqttListen ?? "127.0.0.1:0", http: opts.http ?? "127.0.0.1:0", db: opts.db ?? join(dir, "collector.db"),
     });
     cleanup.push(() => collector.close());

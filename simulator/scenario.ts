@@ -25,6 +25,8 @@ export const scenarioSchema = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).default(64),
   /** seeds the choice of fault for each run, so a scenario replays exactly */
   seed: z.number().int().default(1),
+  /** mqtt:// URL of a broker to use; absent: the collector's embedded broker */
+  broker: z.string().regex(/^mqtts?:\/\/.+/, "must be an mqtt:// or mqtts:// URL").optional(),
   tasks: z.array(z.strictObject({
     id,
     send: z.string().min(1),
