@@ -1,6 +1,6 @@
-// `catprobe demo` (what `npm start` runs until the lab lands): the core's self-test, then one
-// buffer-mode exchange with a loopback server whose reply arrives split across segments,
-// verified as it streams in. Everything a probe decides here goes through the core.
+// `catprobe demo`: the core's self-test, then one buffer-mode exchange with a loopback server
+// whose reply arrives split across segments, verified as it streams in. Everything a probe
+// decides here goes through the core.
 
 import { createServer, connect, type AddressInfo, type Server } from "node:net";
 import { once } from "node:events";

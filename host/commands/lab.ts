@@ -27,13 +27,13 @@ function printReport(r: LabReport): void {
   };
   add(r.truth, "truth");
   add(r.collector, "seen");
-  console.log(`  ${"top five error types".padEnd(62)}${"injected".padStart(9)}${"collector".padStart(11)}`);
+  console.log(`  ${"top five error types".padEnd(62)}${"injected".padStart(12)}${"collector".padStart(12)}`);
   for (const [code, row] of [...rows].sort((a, b) => b[1].truth - a[1].truth || a[0] - b[0])) {
-    console.log(`  ${code}  ${row.def.padEnd(57)}${String(row.truth).padStart(9)}${String(row.seen).padStart(11)}  ${tick(row.truth === row.seen)}`);
+    console.log(`  ${code}  ${row.def.padEnd(57)}${String(row.truth).padStart(12)}${String(row.seen).padStart(12)}  ${tick(row.truth === row.seen)}`);
   }
   const totals = (t: TopErrors) => `${t.total} / ${t.failed}`;
   const totalsOk = r.truth.total === r.collector.total && r.truth.failed === r.collector.failed;
-  console.log(`  ${"results / failed".padEnd(62)}${totals(r.truth).padStart(9)}${totals(r.collector).padStart(11)}  ${tick(totalsOk)}`);
+  console.log(`  ${"results / failed".padEnd(62)}${totals(r.truth).padStart(12)}${totals(r.collector).padStart(12)}  ${tick(totalsOk)}`);
   console.log(`  every run reported its fault's code: ${r.mismatches.length === 0 ? "✓" : `✗ ${r.mismatches.length} runs did not`}`);
   for (const m of r.mismatches.slice(0, 10)) {
     console.log(`    ${m.id}: ${m.fault} should give ${m.expected ?? "success"}, got ${m.got ?? "success"} (${m.message})`);
