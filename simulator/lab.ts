@@ -7,16 +7,16 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ErrorCode } from "../host/codes.js";
-import { errorCodeInfo } from "../host/codes.js";
 import { startCollector, type Collector } from "../host/collector/collector.js";
 import { CorePool } from "../host/core/pool.js";
-import { topErrors, type TopErrors } from "../host/collector/stats.js";
+import { rankTop, topErrors, type TopErrors } from "../host/collector/stats.js";
 import { makeRunnable, runTask, type RunnableTask } from "../host/probe/runner.js";
 import { Semaphore } from "../host/probe/semaphore.js";
 import { parseTask } from "../host/task/load.js";
 import { createLabPki } from "./certs.js";
 import { FAULTS, LAB_LIMITS, dnsZone, faultCode, startFault, type FaultName, type RunningFault } from "./faults.js";
 import { startFleet, stopFleet, undelivered } from "./fleet.js";
+import { rng } from "./random.js";
 import type { LabTask, Scenario } from "./scenario.js";
 import { startDnsServer, type DnsServer } from "./servers/dns.js";
 
@@ -63,17 +63,6 @@ export interface LabReport {
   httpUrl: string;
 }
 
-/** A small deterministic generator (mulberry32): the same seed replays the same faults. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pickFault(task: LabTask, next: () => number): FaultName {
   const entries = Object.entries(task.faults).filter(([, w]) => (w ?? 0) > 0) as [FaultName, number][];
   let r = next() * entries.reduce((s, [, w]) => s + w, 0);
@@ -86,17 +75,9 @@ function pickFault(task: LabTask, next: () => number): FaultName {
 
 /** The top five a correct collector must show for these expected codes. */
 function truthTop(codes: (ErrorCode | null)[], from: number, to: number): TopErrors {
-  const byCode = new Map<ErrorCode, number>();
+  const byCode = new Map<number, number>();
   for (const c of codes) if (c !== null) byCode.set(c, (byCode.get(c) ?? 0) + 1);
-  const failed = [...byCode.values()].reduce((a, b) => a + b, 0);
-  const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
-  return {
-    from, to, total: codes.length, failed,
-    top: [...byCode].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 5).map(([code, count]) => ({
-      code, definition: errorCodeInfo(code).definition, count,
-      shareOfFailures: round4(count / failed), shareOfResults: round4(count / codes.length),
-    })),
-  };
+  return { from, to, ...rankTop(byCode, codes.length) };
 }
 
 function sameTop(a: TopErrors, b: TopErrors): boolean {
@@ -171,7 +152,7 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     const memoryPerProbeKiB = Math.max(0, process.memoryUsage().rss - rssBefore) / 1024 / fleet.length;
 
     const total = scenario.fleet.count * scenario.tasks.length * scenario.runs;
-    const next = seeded(scenario.seed);
+    const next = rng(scenario.seed);
     const slots = new Semaphore(scenario.concurrency);
     const expected: (ErrorCode | null)[] = [];
     const injected: Record<string, number> = {};

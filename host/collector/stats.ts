@@ -117,17 +117,9 @@ export interface TopErrors extends Window {
 
 const round4 = (x: number) => Math.round(x * 10_000) / 10_000;
 
-/** At most five error types, by count descending, then code ascending. */
-export function topErrors(store: Store, f: Filter): TopErrors {
-  let total = 0;
-  let failed = 0;
-  const byCode = new Map<number, number>();
-  for (const { code, n } of counts(store, f)) {
-    total += n;
-    if (code === 0) continue;
-    failed += n;
-    byCode.set(code, (byCode.get(code) ?? 0) + n);
-  }
+/** Failure counts by code, out of `total` results, as at most five entries: by count, then code. */
+export function rankTop(byCode: Map<number, number>, total: number): Omit<TopErrors, "from" | "to"> {
+  const failed = [...byCode.values()].reduce((a, b) => a + b, 0);
   const top = [...byCode].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 5).map(([code, count]) => ({
     code: code as ErrorCode,
     definition: errorCodeInfo(code as ErrorCode).definition,
@@ -135,7 +127,18 @@ export function topErrors(store: Store, f: Filter): TopErrors {
     shareOfFailures: round4(count / failed),
     shareOfResults: round4(count / total),
   }));
-  return { from: f.from, to: f.to, total, failed, top };
+  return { total, failed, top };
+}
+
+/** The top five error types of a window (DESIGN.md "Collector HTTP API"). */
+export function topErrors(store: Store, f: Filter): TopErrors {
+  let total = 0;
+  const byCode = new Map<number, number>();
+  for (const { code, n } of counts(store, f)) {
+    total += n;
+    if (code !== 0) byCode.set(code, (byCode.get(code) ?? 0) + n);
+  }
+  return { from: f.from, to: f.to, ...rankTop(byCode, total) };
 }
 
 interface Row { total: number; failed: number; byCode: Map<number, number> }

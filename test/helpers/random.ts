@@ -1,15 +1,8 @@
-// Deterministic pseudo-random data for tests and benchmarks (mulberry32), so failures replay.
+// Deterministic pseudo-random data for tests and benchmarks, so failures replay.
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "../../simulator/random.js";
+
+export { rng };
 
 export function randomInt(next: () => number, below: number): number {
   return Math.floor(next() * below);
