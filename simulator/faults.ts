@@ -4,6 +4,7 @@
 
 import type { ErrorCode } from "../host/codes.js";
 import type { LabPki } from "./certs.js";
+import { startFaultProxy, type Toxic } from "./proxy.js";
 import { startBlackhole } from "./servers/blackhole.js";
 import type { DnsFault } from "./servers/dns.js";
 import { refusedPort, startTcpFault, type TcpFault } from "./servers/tcp.js";
@@ -27,6 +28,8 @@ interface FaultDef {
   /** answered by the lab DNS server for the fault's name */
   dnsFault?: DnsFault;
   tls?: boolean;
+  /** a healthy server behind the fault proxy with these toxics on its replies */
+  link?: Toxic[];
 }
 
 export const FAULTS = {
@@ -46,6 +49,12 @@ export const FAULTS = {
   "tls-untrusted": { code: 608, describe: "TLS with an untrusted certificate", tls: true, tlsFault: (reply) => ({ kind: "untrusted", reply }) },
   "tls-expired": { code: 608, describe: "TLS with an expired certificate", tls: true, tlsFault: (reply) => ({ kind: "expired", reply }) },
   "tls-plaintext": { code: 608, describe: "plain text on the TLS port", tls: true, tlsFault: () => ({ kind: "plaintext" }) },
+  // Through the fault proxy, in front of a healthy server:
+  "link-latency": { code: null, describe: "200 ms (± 50) of latency on replies", link: [{ type: "latency", latencyMs: 200, jitterMs: 50 }] },
+  "link-sliced": { code: null, describe: "replies cut into 1–3-byte segments", link: [{ type: "slicer", averageSize: 2, sizeVariation: 1, delayMs: 2 }] },
+  "link-slow": { code: 603, describe: "replies delayed past the response limit", link: [{ type: "latency", latencyMs: 2500 }] },
+  "link-blackhole": { code: 603, describe: "replies never forwarded, connection kept open", link: [{ type: "timeout" }] },
+  "link-cut": { code: 607, describe: "the link closes after 1 byte of reply (keywords of 2+ bytes)", link: [{ type: "limit_data", bytes: 1 }] },
 } satisfies Record<string, FaultDef>;
 
 export type FaultName = keyof typeof FAULTS;
@@ -89,6 +98,17 @@ export async function startFault(name: FaultName, reply: string, pki: LabPki): P
   if (name === "connect-timeout") {
     const hole = await startBlackhole();
     return { target: { host: hole.host, port: hole.port, tls: false, dns: false }, close: () => hole.close() };
+  }
+  if (def.link) {
+    const server = await startTcpFault({ kind: "reply", reply });
+    const proxy = await startFaultProxy(server, { downstreamToxics: def.link });
+    return {
+      target: { host: proxy.host, port: proxy.port, tls: false, dns: false },
+      close: async () => {
+        await proxy.close();
+        await server.close();
+      },
+    };
   }
   const server = def.tlsFault ? await startTlsFault(def.tlsFault(reply), pki) : await startTcpFault(def.tcp!(reply));
   return { target: { host: server.host, port: server.port, tls: !!def.tls, dns: false }, close: () => server.close() };

@@ -37,6 +37,8 @@ export const scenarioSchema = z.strictObject({
     /** fault name → weight; "ok" is a healthy server */
     faults: z.partialRecord(z.enum(FAULT_NAMES as [string, ...string[]]), z.number().int().min(0).max(1_000_000))
       .refine((f) => Object.values(f).some((w) => (w ?? 0) > 0), "needs at least one fault with a weight above 0"),
+  }).refine((t) => !t.faults["link-cut"] || Buffer.byteLength(t.expect) >= 2, {
+    message: "link-cut lets 1 byte of the reply through: the keyword needs 2 bytes or more", path: ["expect"],
   })).min(1).refine((tasks) => new Set(tasks.map((t) => t.id)).size === tasks.length, "task ids must be unique"),
 });
 
