@@ -2,12 +2,13 @@
 // meeting it must report (the ground truth). Every lab task has one step: send, then look for
 // a keyword; the lab's time limits below are short so that faults resolve quickly.
 
+import { createHash } from "node:crypto";
 import type { ErrorCode } from "../host/codes.js";
 import type { LabPki } from "./certs.js";
 import { startFaultProxy, type Toxic } from "./proxy.js";
 import { startBlackhole } from "./servers/blackhole.js";
 import type { DnsFault } from "./servers/dns.js";
-import { refusedPort, startTcpFault, type TcpFault } from "./servers/tcp.js";
+import { largeBody, refusedPort, startTcpFault, type TcpFault } from "./servers/tcp.js";
 import { startTlsFault, type TlsFault } from "./servers/tls.js";
 
 /** What a run needs from the lab to meet a fault: where to connect, and how. */
@@ -30,7 +31,20 @@ interface FaultDef {
   tls?: boolean;
   /** a healthy server behind the fault proxy with these toxics on its replies */
   link?: Toxic[];
+  /** the steps a run meeting this fault takes, when not the task's own send-and-keyword step */
+  steps?: (task: LabTaskShape) => Record<string, unknown>[];
+  /** the task trusts the lab CA for a TLS upgrade (STARTTLS) */
+  trustsLabCa?: boolean;
 }
+
+/** What a fault's steps may use of the task it is injected into. */
+export interface LabTaskShape {
+  send: string;
+  expect: string;
+  reply: string;
+}
+
+const LARGE_REPLY = 1 << 20;
 
 export const FAULTS = {
   ok: { code: null, describe: "a healthy server", tcp: (reply) => ({ kind: "reply", reply }) },
@@ -45,6 +59,20 @@ export const FAULTS = {
   reset: { code: 603, describe: "resets the connection after the request", tcp: () => ({ kind: "reset" }) },
   "wrong-reply": { code: 607, describe: "answers without the keyword", tcp: () => ({ kind: "reply", reply: "-ERR wrong reply\r\n" }) },
   stall: { code: 609, describe: "trickles bytes that never contain the keyword", tcp: () => ({ kind: "stall", gapMs: 50 }) },
+  echo: { code: null, describe: "echoes the request (full match)", tcp: () => ({ kind: "echo" }),
+    steps: (t) => [{ send: t.send, verify: "full", expect: t.send }] },
+  banner: { code: null, describe: "greets with the reply before any request (a banner step)", tcp: (reply) => ({ kind: "banner", banner: reply }),
+    steps: (t) => [{ verify: "partial", expect: t.expect }] },
+  large: { code: null, describe: "a 1 MiB reply, checked by its MD5", tcp: () => ({ kind: "large", bytes: LARGE_REPLY }),
+    steps: (t) => [{ send: t.send, verify: "md5", expect: createHash("md5").update(largeBody(LARGE_REPLY)).digest("hex"),
+      maxResponseBytes: 2 * LARGE_REPLY }] },
+  "accept-reset": { code: 603, describe: "accepts, then resets the connection (50 ms later, through the fault proxy)",
+    // 50 ms after the accept, so the probe is past its connect (a reset during the handshake
+    // would be a 601); waiting for a banner, it meets the reset before a first byte: 603.
+    link: [{ type: "reset_peer", afterMs: 50 }], steps: () => [{ verify: "none" }] },
+  starttls: { code: null, describe: "an SMTP-like dialog upgraded by STARTTLS", trustsLabCa: true, tlsFault: (reply) => ({ kind: "starttls", reply }),
+    steps: (t) => [{ verify: "partial", expect: "220" }, { send: "STARTTLS\r\n", verify: "partial", expect: "220 go", starttls: true },
+      { send: t.send, verify: "partial", expect: t.expect }] },
   "tls-ok": { code: null, describe: "TLS with a trusted certificate", tls: true, tlsFault: (reply) => ({ kind: "valid", reply }) },
   "tls-untrusted": { code: 608, describe: "TLS with an untrusted certificate", tls: true, tlsFault: (reply) => ({ kind: "untrusted", reply }) },
   "tls-expired": { code: 608, describe: "TLS with an expired certificate", tls: true, tlsFault: (reply) => ({ kind: "expired", reply }) },
@@ -62,6 +90,17 @@ export const FAULT_NAMES = Object.keys(FAULTS) as FaultName[];
 
 export function faultCode(name: FaultName): ErrorCode | null {
   return FAULTS[name].code;
+}
+
+/** The fault's own steps for a task, or null for the task's send-and-keyword step. */
+export function faultSteps(name: FaultName, task: LabTaskShape): Record<string, unknown>[] | null {
+  const def: FaultDef = FAULTS[name];
+  return def.steps ? def.steps(task) : null;
+}
+
+export function trustsLabCa(name: FaultName): boolean {
+  const def: FaultDef = FAULTS[name];
+  return def.tls === true || def.trustsLabCa === true;
 }
 
 /**

@@ -14,7 +14,9 @@ import { makeRunnable, runTask, type RunnableTask } from "../host/probe/runner.j
 import { Semaphore } from "../host/probe/semaphore.js";
 import { parseTask } from "../host/task/load.js";
 import { createLabPki } from "./certs.js";
-import { FAULTS, LAB_LIMITS, dnsZone, faultCode, startFault, type FaultName, type RunningFault } from "./faults.js";
+import {
+  FAULTS, LAB_LIMITS, dnsZone, faultCode, faultSteps, startFault, trustsLabCa, type FaultName, type RunningFault,
+} from "./faults.js";
 import { startFleet, stopFleet, undelivered } from "./fleet.js";
 import { rng } from "./random.js";
 import type { LabTask, Scenario } from "./scenario.js";
@@ -88,20 +90,19 @@ function sameTop(a: TopErrors, b: TopErrors): boolean {
 /** The task a run meeting `fault` executes. */
 function labTask(task: LabTask, fault: FaultName, running: RunningFault, dns: DnsServer | null, caFile: string) {
   const { target } = running;
+  const limits = { responseTimeoutMs: LAB_LIMITS.responseTimeoutMs, timeoutMs: LAB_LIMITS.stepTimeoutMs, idleMs: LAB_LIMITS.idleMs };
+  const steps = faultSteps(fault, task) ?? [{ send: task.send, verify: "partial", expect: task.expect }];
   return {
     id: task.id,
     target: {
       host: target.host, port: target.port, tls: target.tls,
-      ...(target.tls ? { servername: "localhost", ca: caFile } : {}),
+      ...(trustsLabCa(fault) ? { servername: "localhost", ca: caFile } : {}),
     },
     dns: { timeoutMs: LAB_LIMITS.dnsTimeoutMs, ...(target.dns && dns ? { servers: [dns.address] } : {}) },
     connectTimeoutMs: LAB_LIMITS.connectTimeoutMs,
     taskTimeoutMs: LAB_LIMITS.taskTimeoutMs,
     labels: { fault },
-    steps: [{
-      send: task.send, verify: "partial", expect: task.expect,
-      responseTimeoutMs: LAB_LIMITS.responseTimeoutMs, timeoutMs: LAB_LIMITS.stepTimeoutMs, idleMs: LAB_LIMITS.idleMs,
-    }],
+    steps: steps.map((step) => ({ ...limits, ...step })),
   };
 }
 
@@ -151,7 +152,10 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     await new Promise((r) => setTimeout(r, 200)); // let the fleet connect
     const memoryPerProbeKiB = Math.max(0, process.memoryUsage().rss - rssBefore) / 1024 / fleet.length;
 
-    const total = scenario.fleet.count * scenario.tasks.length * scenario.runs;
+    // A known number of runs, or rounds until durationMs has passed (total then grows as it goes).
+    const perRound = scenario.fleet.count * scenario.tasks.length;
+    const rounds = scenario.runs ?? Infinity;
+    let total = scenario.runs === undefined ? 0 : perRound * scenario.runs;
     const next = rng(scenario.seed);
     const slots = new Semaphore(scenario.concurrency);
     const expected: (ErrorCode | null)[] = [];
@@ -163,7 +167,13 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     const ticker = setInterval(progress, 200);
     const from = Date.now() - 1;
     const jobs: Promise<void>[] = [];
-    for (let run = 0; run < scenario.runs; run++) {
+    const roundsFrom = performance.now();
+    const until = scenario.durationMs === undefined ? Infinity : roundsFrom + scenario.durationMs;
+    for (let run = 0; run < rounds; run++) {
+      const roundAt = roundsFrom + run * scenario.intervalMs;
+      if (roundAt >= until || performance.now() >= until) break; // a round starts within the duration
+      if (roundAt > performance.now()) await new Promise((r) => setTimeout(r, roundAt - performance.now()));
+      if (scenario.runs === undefined) total += perRound;
       for (const probe of fleet) {
         for (const task of scenario.tasks) {
           const fault = pickFault(task, next);

@@ -12,7 +12,7 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): { 
       const width = 28;
       const filled = p.total ? Math.round((p.done / p.total) * width) : 0;
       const bar = `${"█".repeat(filled)}${"░".repeat(width - filled)}`;
-      const text = `${bar} ${p.done}/${p.total} runs · ${p.delivered} delivered · ${p.failed} failed` +
+      const text = `${bar} ${p.done}/${p.total || "?"} runs · ${p.delivered} delivered · ${p.failed} failed` +
         (p.mismatches ? ` · ${p.mismatches} MISMATCHED` : "");
       if (tty) {
         stream.write(`\r${text}\x1b[K`);

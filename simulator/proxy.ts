@@ -156,20 +156,23 @@ class Scope {
   }
 
   sleep(ms: number): Promise<void> {
-    if (this.closed) return Promise.reject(new Cancelled());
-    if (ms <= 0) return Promise.resolve();
+    return this.sleepUntil(now() + ms);
+  }
+
+  async sleepUntil(time: number): Promise<void> {
+    if (this.closed) throw new Cancelled();
+    // libuv starts timers from a cached loop clock, so one can fire a little early: re-arm until due.
+    for (let left = time - now(); left > 0; left = time - now()) await this.wait(left);
+  }
+
+  private wait(ms: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      // Rounded up: a timer never fires before the moment a toxic promised.
       const timer = setTimeout(() => {
         this.timers.delete(timer);
         resolve();
       }, Math.ceil(ms));
       this.timers.set(timer, () => reject(new Cancelled()));
     });
-  }
-
-  sleepUntil(time: number): Promise<void> {
-    return this.sleep(time - now());
   }
 
   close(): void {
@@ -207,8 +210,10 @@ class Channel {
   /** No more items; those queued are still taken, unless `discard`. */
   close(discard = false): void {
     this.closed = true;
-    if (discard) this.items = [];
-    if (discard) this.head = 0;
+    if (discard) {
+      this.items = [];
+      this.head = 0;
+    }
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.(undefined);
@@ -335,13 +340,13 @@ function limitStage(toxic: Extract<Toxic, { type: "limit_data" }>, ctx: StageCon
 /** Feeds a stage from `input` to `output` until input ends; output always ends with it. */
 async function runStage(handle: Handler, input: Channel, output: Channel, ctx: StageContext): Promise<void> {
   let open = true;
+  const emit: Emit = (data) => output.push(data);
   try {
     for (let item = await input.take(); item; item = await input.take()) {
       if (!open) {
         ctx.drop(item.data.length);
         continue;
       }
-      const emit: Emit = (data) => output.push(data);
       if ((await handle(item, emit)) === "close") {
         open = false;
         output.close();
@@ -430,7 +435,7 @@ class Pipe {
   }
 
   setToxics(toxics: Toxic[]): void {
-    const hooks = { scope: this.conn.scope, drop: (bytes: number) => this.dropped(bytes) };
+    const hooks = { scope: this.conn.scope, drop: (bytes: number) => this.release(bytes) };
     const chain = new Chain(toxics, hooks, () => this.conn.teardown());
     // The old chain gets no more input; the writer drains it before the new one, so order holds.
     this.current?.input.close();
@@ -464,12 +469,14 @@ class Pipe {
   }
 
   private maybeResume(): void {
+    // Resumed at half the mark, so that reading does not flap on every write.
     if (!this.paused || this.conn.closed || this.backlog() >= HIGH_WATER / 2) return;
     this.paused = false;
     this.source.resume();
   }
 
-  private dropped(bytes: number): void {
+  /** `bytes` left the pipe: written out, or swallowed by a toxic. */
+  private release(bytes: number): void {
     this.buffered -= bytes;
     this.maybeResume();
   }
@@ -496,7 +503,7 @@ class Pipe {
   }
 
   private async write(data: Buffer): Promise<void> {
-    this.dropped(data.length);
+    this.release(data.length);
     if (this.conn.closed || !this.dest.writable) return;
     this.conn.count(this.direction, data.length);
     if (!this.dest.write(data)) await drained(this.dest);

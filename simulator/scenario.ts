@@ -19,8 +19,11 @@ export const scenarioSchema = z.strictObject({
     /** probe ids are the prefix and a number from 1: edge-1, edge-2 … */
     idPrefix: z.string().regex(/^[A-Za-z0-9._-]{1,50}$/, "must be 1–50 characters of A-Z a-z 0-9 . _ -").default("edge-"),
   }),
-  /** runs of each task by each probe */
-  runs: z.number().int().min(1).max(100_000),
+  /** runs of each task by each probe; or give durationMs to run rounds until it has passed */
+  runs: z.number().int().min(1).max(100_000).optional(),
+  durationMs: z.number().int().min(1).max(7 * 86_400_000).optional(),
+  /** from the start of one round (every probe runs every task once) to the next */
+  intervalMs: z.number().int().min(0).max(86_400_000).default(0),
   /** runs in flight over the whole fleet at most */
   concurrency: z.number().int().min(1).max(10_000).default(64),
   /** seeds the choice of fault for each run, so a scenario replays exactly */
@@ -43,6 +46,12 @@ export const scenarioSchema = z.strictObject({
 });
 
 export type Scenario = z.output<typeof scenarioSchema>;
+
+/** Exactly one of runs and durationMs says how long a scenario lasts. */
+function checkLength(s: Scenario): string | null {
+  if ((s.runs === undefined) === (s.durationMs === undefined)) return "give either runs or durationMs";
+  return null;
+}
 export type LabTask = Scenario["tasks"][number];
 
 export function loadScenario(file: string): Scenario {
@@ -55,5 +64,7 @@ export function loadScenario(file: string): Scenario {
   }
   const parsed = scenarioSchema.safeParse(json);
   if (!parsed.success) throw ConfigError.in(file, parsed.error.issues.map((i) => describeIssue(i, json)));
+  const length = checkLength(parsed.data);
+  if (length) throw ConfigError.in(file, [`runs: ${length}`]);
   return parsed.data;
 }

@@ -76,8 +76,9 @@ export async function lab(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("lab takes one scenario file (or: lab serve <fault>)");
   const scenario = loadScenario(positionals[0]);
   if (!values.json) {
+    const length = scenario.runs !== undefined ? `${scenario.runs} runs` : `rounds for ${scenario.durationMs! / 1000} s`;
     console.log(`catprobe lab — ${scenario.name}: ${scenario.fleet.count} virtual probes × ${scenario.tasks.length} tasks × ` +
-      `${scenario.runs} runs, fault servers on loopback, collector on an embedded broker`);
+      `${length}, fault servers on loopback, collector ${scenario.broker ? `via ${scenario.broker}` : "on an embedded broker"}`);
     if (scenario.description) console.log(scenario.description);
   }
   const progress = values.json ? null : progressPrinter();

@@ -51,6 +51,20 @@ describe("the lab", () => {
     }
   }, 120_000);
 
+  it("runs rounds intervalMs apart until durationMs has passed", async () => {
+    const scenario = scenarioSchema.parse({
+      name: "timed", fleet: { count: 2 }, durationMs: 1000, intervalMs: 250,
+      tasks: [{ id: "ping", send: "PING\r\n", expect: "+PONG", reply: "+PONG\r\n", faults: { ok: 3, "wrong-reply": 1 } }],
+    });
+    const lab = await runLab(scenario);
+    try {
+      expect(lab.report.identical).toBe(true);
+      expect(lab.report.runs).toBe(8); // rounds at 0, 250, 500 and 750 ms, 2 probes each
+    } finally {
+      await lab.close();
+    }
+  }, 60_000);
+
   it("npm start runs the default scenario and exits 0", async () => {
     const child = spawn("npm", ["start"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

@@ -1,3 +1,5 @@
+// The fault proxy against real sockets on loopback: an echo (or scripted) server behind it, and a
+// client in front that records what arrives and when. Timing bounds leave room for a loaded machine.
 import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
