@@ -82,7 +82,8 @@ function truthTop(codes: (ErrorCode | null)[], from: number, to: number): TopErr
   return { from, to, ...rankTop(byCode, codes.length) };
 }
 
-function sameTop(a: TopErrors, b: TopErrors): boolean {
+/** Whether the collector shows exactly the ground truth: totals, and every entry's code and count. */
+export function sameTop(a: TopErrors, b: TopErrors): boolean {
   return a.total === b.total && a.failed === b.failed && a.top.length === b.top.length &&
     a.top.every((e, i) => e.code === b.top[i].code && e.count === b.top[i].count);
 }

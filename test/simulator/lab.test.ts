@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, expect, it } from "vitest";
 import { FAULTS, FAULT_NAMES } from "../../simulator/faults.js";
-import { runLab } from "../../simulator/lab.js";
+import { runLab, sameTop } from "../../simulator/lab.js";
 import { scenarioSchema } from "../../simulator/scenario.js";
 
 describe("the lab", () => {
@@ -50,6 +50,17 @@ describe("the lab", () => {
       await lab.close();
     }
   }, 120_000);
+
+  it("calls any difference in totals, codes or counts a difference", () => {
+    const entry = (code: 601 | 603 | 607, count: number) => ({ code, definition: "", count, shareOfFailures: 0, shareOfResults: 0 });
+    const truth = { from: 0, to: 1, total: 10, failed: 5, top: [entry(607, 3), entry(603, 2)] };
+    expect(sameTop(truth, structuredClone(truth))).toBe(true);
+    expect(sameTop(truth, { ...truth, total: 11 })).toBe(false);
+    expect(sameTop(truth, { ...truth, failed: 4 })).toBe(false);
+    expect(sameTop(truth, { ...truth, top: [entry(607, 3), entry(601, 2)] })).toBe(false);
+    expect(sameTop(truth, { ...truth, top: [entry(607, 2), entry(603, 3)] })).toBe(false);
+    expect(sameTop(truth, { ...truth, top: [entry(607, 3)] })).toBe(false);
+  });
 
   it("runs rounds intervalMs apart until durationMs has passed", async () => {
     const scenario = scenarioSchema.parse({
