@@ -34,7 +34,7 @@ function printReport(r: LabReport): void {
   const totals = (t: TopErrors) => `${t.total} / ${t.failed}`;
   const totalsOk = r.truth.total === r.collector.total && r.truth.failed === r.collector.failed;
   console.log(`  ${"results / failed".padEnd(62)}${totals(r.truth).padStart(12)}${totals(r.collector).padStart(12)}  ${tick(totalsOk)}`);
-  console.log(`  every run reported its fault's code: ${r.mismatches.length === 0 ? "✓" : `✗ ${r.mismatches.length} runs did not`}`);
+  console.log(`  every run reported its fault's code: ${r.mismatchCount === 0 ? "✓" : `✗ ${r.mismatchCount} runs did not`}`);
   for (const m of r.mismatches.slice(0, 10)) {
     console.log(`    ${m.id}: ${m.fault} should give ${m.expected ?? "success"}, got ${m.got ?? "success"} (${m.message})`);
   }
