@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS results (
   code INTEGER, step INTEGER, message TEXT,
   dns_ms REAL, connect_ms REAL, tls_ms REAL, send_ms REAL, first_byte_ms REAL, receive_ms REAL, total_ms REAL NOT NULL,
   bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, stored_at INTEGER NOT NULL
-) WITHOUT ROWID; -- keyed by id alone: one B-tree less to update per insert
+);
 CREATE INDEX IF NOT EXISTS results_ts ON results (ts);
 -- code 0 counts successes, so that one table answers totals and failures alike
 CREATE TABLE IF NOT EXISTS minutes (
@@ -44,28 +44,39 @@ export class Store {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("cache_size = -65536"); // 64 MiB of pages: indexes stay in memory while ingesting
     this.db.exec(SCHEMA);
-    this.insertResult = this.db.prepare(`INSERT OR IGNORE INTO results VALUES
-      (@id, @probe, @task, @ts, @code, @step, @message, @dns, @connect, @tls, @send, @firstByte, @receive, @total,
-       @bytesSent, @bytesReceived, @storedAt)`);
-    this.countMinute = this.db.prepare(`INSERT INTO minutes VALUES (?, ?, ?, ?, 1)
-      ON CONFLICT (minute, task, probe, code) DO UPDATE SET n = n + 1`);
-    this.countHour = this.db.prepare(`INSERT INTO hours VALUES (?, ?, ?, 1)
-      ON CONFLICT (hour, task, code) DO UPDATE SET n = n + 1`);
+    this.insertResult = this.db.prepare(
+      `INSERT OR IGNORE INTO results VALUES (${Array(17).fill("?").join(", ")})`);
+    this.countMinute = this.db.prepare(`INSERT INTO minutes VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (minute, task, probe, code) DO UPDATE SET n = n + excluded.n`);
+    this.countHour = this.db.prepare(`INSERT INTO hours VALUES (?, ?, ?, ?)
+      ON CONFLICT (hour, task, code) DO UPDATE SET n = n + excluded.n`);
     this.insertMany = this.db.transaction((records: StoredRecord[]) => {
       const added: StoredRecord[] = [];
       const storedAt = Date.now();
+      // Counted per batch first: a burst of results shares few (minute, task, probe, code) keys.
+      const minutes = new Map<string, [number, string, string, number, number]>();
+      const hours = new Map<string, [number, string, number, number]>();
       for (const r of records) {
         const t = r.timings;
-        const { changes } = this.insertResult.run({
-          id: r.id, probe: r.probe, task: r.task, ts: r.ts, code: r.code, step: r.step, message: r.message,
-          dns: t.dnsMs, connect: t.connectMs, tls: t.tlsMs, send: t.sendMs, firstByte: t.firstByteMs,
-          receive: t.receiveMs, total: t.totalMs, bytesSent: r.bytesSent, bytesReceived: r.bytesReceived, storedAt,
-        });
+        // In the column order of the table.
+        const { changes } = this.insertResult.run(r.id, r.probe, r.task, r.ts, r.code, r.step, r.message,
+          t.dnsMs, t.connectMs, t.tlsMs, t.sendMs, t.firstByteMs, t.receiveMs, t.totalMs, r.bytesSent, r.bytesReceived, storedAt);
         if (changes === 0) continue; // seen before: QoS 1 re-delivery
-        this.countMinute.run(Math.floor(r.ts / MINUTE_MS), r.task, r.probe, r.code ?? 0);
-        this.countHour.run(Math.floor(r.ts / HOUR_MS), r.task, r.code ?? 0);
+        const minute = Math.floor(r.ts / MINUTE_MS);
+        const hour = Math.floor(r.ts / HOUR_MS);
+        const code = r.code ?? 0;
+        const mKey = `${minute}/${r.task}/${r.probe}/${code}`;
+        const m = minutes.get(mKey);
+        if (m) m[4]++;
+        else minutes.set(mKey, [minute, r.task, r.probe, code, 1]);
+        const hKey = `${hour}/${r.task}/${code}`;
+        const h = hours.get(hKey);
+        if (h) h[3]++;
+        else hours.set(hKey, [hour, r.task, code, 1]);
         added.push(r);
       }
+      for (const m of minutes.values()) this.countMinute.run(...m);
+      for (const h of hours.values()) this.countHour.run(...h);
       return added;
     });
   }
