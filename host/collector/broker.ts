@@ -17,10 +17,14 @@ export async function startEmbeddedBroker(listen: string): Promise<EmbeddedBroke
   const aedes = await Aedes.createBroker();
   const server: Server = createServer(aedes.handle);
   server.listen(port, host);
-  await Promise.race([
-    once(server, "listening"),
-    once(server, "error").then(([err]) => { throw new Error(`cannot listen for MQTT on ${listen}: ${(err as Error).message}`); }),
-  ]);
+  try {
+    await once(server, "listening"); // rejects with the listen error
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    const inUse = (err as NodeJS.ErrnoException).code === "EADDRINUSE"
+      ? ` (a broker already running there? use it with --broker mqtt://${listen}, or pick another --mqtt-listen)` : "";
+    throw new Error(`cannot listen for MQTT on ${listen}: ${(err as Error).message}${inUse}`);
+  }
   const bound = (server.address() as AddressInfo).port;
   return {
     url: `mqtt://${host.includes(":") ? `[${host}]` : host}:${bound}`,

@@ -65,10 +65,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     });
     const { host, port } = parseHostPort(opts.http ?? "127.0.0.1:8080", "--http");
     server.listen(port, host);
-    await Promise.race([
-      once(server, "listening"),
-      once(server, "error").then(([err]) => { throw new Error(`cannot serve HTTP on ${host}:${port}: ${(err as Error).message}`); }),
-    ]);
+    await once(server, "listening").catch((err: Error) => {
+      throw new Error(`cannot serve HTTP on ${host}:${port}: ${err.message}`);
+    });
     const retention = (opts.retentionDays ?? 30) * 24 * HOUR_MS;
     const prune = () => {
       const removed = store.prune(Date.now() - retention);
