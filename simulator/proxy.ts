@@ -10,6 +10,7 @@
 // previous one). A change of toxics starts a new chain; the writer drains the old one first.
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
+import { listenLoopback } from "./servers/tcp.js";
 
 export type Direction = "upstream" | "downstream";
 
@@ -633,7 +634,7 @@ export async function startFaultProxy(
   };
   // Half-open allowed: the proxy, not Node, decides when each FIN is passed on (slow_close, timeout).
   const server = createServer({ allowHalfOpen: true }, (client) => accept(state, client));
-  await listen(server, host);
+  await listenLoopback(server, host);
   server.on("error", ignore);
   const { port } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
@@ -660,14 +661,4 @@ export async function startFaultProxy(
       return closing;
     },
   };
-}
-
-function listen(server: Server, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port: 0 }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }

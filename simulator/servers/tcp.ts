@@ -56,7 +56,7 @@ export function largeBody(bytes: number): Buffer {
 /** A port where nothing listens: bind one, note it, close it. */
 export async function refusedPort(host: LoopbackHost = "127.0.0.1"): Promise<number> {
   const server = createServer();
-  await listen(server, host);
+  await listenLoopback(server, host);
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
@@ -97,7 +97,7 @@ export async function listenFaultServer(
     connections++;
     tracker.add(socket);
   });
-  await listen(server, host);
+  await listenLoopback(server, host);
   server.on("error", ignore);
   const { port } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
@@ -117,7 +117,8 @@ export async function listenFaultServer(
   };
 }
 
-function listen(server: Server, host: LoopbackHost): Promise<void> {
+/** Listens on `host`, port 0 (a free port); rejects with the listen error. */
+export function listenLoopback(server: Server, host: LoopbackHost): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host, port: 0 }, () => {

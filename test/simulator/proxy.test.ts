@@ -1,12 +1,12 @@
 // The fault proxy against real sockets on loopback: an echo (or scripted) server behind it, and a
 // client in front that records what arrives and when. Timing bounds leave room for a loaded machine.
-import { spawn } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../../simulator/proxy.js";
 import { largeBody, refusedPort, startTcpFault } from "../../simulator/servers/tcp.js";
+import { runChild } from "../helpers/child.js";
 import { tcpServer } from "../helpers/tcp.js";
 
 const GUARD_MS = 5_000;
@@ -373,33 +373,11 @@ await echo.close();
 process.stdout.write("closed\\n");
 `;
 
-const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Runs ESM `code` under tsx; exitedMs: from its last output to its exit (Infinity if killed). */
-function runChild(code: string, args: string[]): Promise<{ stdout: string; exitedMs: number }> {
-  return new Promise((resolve) => {
-    const argv = ["--import", "tsx", "--input-type=module", "-e", code, ...args];
-    const stdio: ["ignore", "pipe", "inherit"] = ["ignore", "pipe", "inherit"];
-    const child = spawn(process.execPath, argv, { cwd: PROJECT_ROOT, stdio });
-    let stdout = "";
-    let lastOutput = Date.now();
-    const guard = setTimeout(() => child.kill("SIGKILL"), GUARD_MS);
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      lastOutput = Date.now();
-    });
-    child.on("exit", (status) => {
-      clearTimeout(guard);
-      resolve({ stdout, exitedMs: status === 0 ? Date.now() - lastOutput : Infinity });
-    });
-  });
-}
-
 describe("fault proxy cleanup", () => {
   it("leaves no timer or socket behind after close()", async () => {
     const modules = ["../../simulator/proxy.ts", "../../simulator/servers/tcp.ts"];
     const paths = modules.map((module) => fileURLToPath(new URL(module, import.meta.url)));
-    const { stdout, exitedMs } = await runChild(LEAK_CHECK, paths);
+    const { stdout, exitedMs } = await runChild(LEAK_CHECK, paths, GUARD_MS);
     expect(stdout).toBe("closed\n");
     // 60 s timers were pending: an exit within a second means every one of them was cleared.
     expect(exitedMs).toBeLessThan(1000);

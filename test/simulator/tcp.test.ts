@@ -1,7 +1,5 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { connect } from "node:net";
-import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   largeBody,
@@ -10,6 +8,7 @@ import {
   type FaultServer,
   type TcpFault,
 } from "../../simulator/servers/tcp.js";
+import { runChild } from "../helpers/child.js";
 
 const REQUEST = "PING\r\n";
 const GUARD_MS = 5_000;
@@ -97,29 +96,6 @@ for (const fault of faults) {
 }
 process.stdout.write("closed\\n");
 `;
-
-const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Runs ESM `code` under tsx; exitedMs: from its last output to its exit (Infinity if killed). */
-function runChild(code: string, arg: string): Promise<{ stdout: string; exitedMs: number }> {
-  return new Promise((resolve) => {
-    const args = ["--import", "tsx", "--input-type=module", "-e", code, arg];
-    // stderr is inherited so that a failing child explains itself in the test output.
-    const stdio: ["ignore", "pipe", "inherit"] = ["ignore", "pipe", "inherit"];
-    const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio });
-    let stdout = "";
-    let lastOutput = Date.now();
-    const guard = setTimeout(() => child.kill("SIGKILL"), GUARD_MS);
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-      lastOutput = Date.now();
-    });
-    child.on("exit", (status) => {
-      clearTimeout(guard);
-      resolve({ stdout, exitedMs: status === 0 ? Date.now() - lastOutput : Infinity });
-    });
-  });
-}
 
 function md5(data: Uint8Array): string {
   return createHash("md5").update(data).digest("hex");
@@ -257,7 +233,7 @@ describe("TCP fault servers", () => {
 
   it("leaves no timer or socket behind: a process using the writing faults exits on its own", async () => {
     const module = new URL("../../simulator/servers/tcp.js", import.meta.url).href;
-    const result = await runChild(LEAK_CHECK, module);
+    const result = await runChild(LEAK_CHECK, [module], GUARD_MS);
     expect(result.stdout).toBe("closed\n");
     expect(result.exitedMs).toBeLessThan(1_000);
   });
