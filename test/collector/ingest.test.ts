@@ -13,16 +13,9 @@ import { startCollector, type Collector } from "../../host/collector/collector.j
 import { REJECT_REASONS } from "../../host/collector/record.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { many, record } from "../helpers/records.js";
+import { until } from "../helpers/until.js";
 
 const topic = (probe: string, task: string) => `catprobe/v1/results/${probe}/${task}`;
-
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function total(c: Collector): Promise<number> {
   return ((await (await fetch(`${c.httpUrl}/api/top-errors?window=24h`)).json()) as { total: number }).total;

@@ -4,22 +4,15 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { refusedPort } from "../../simulator/servers/tcp.js";
 
 export function mosquittoBinary(): string {
   const found = spawnSync("sh", ["-c", "command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null"]).stdout.toString().trim().split("\n")[0];
   if (!found) throw new Error("mosquitto not found: apt-get install mosquitto");
   return found;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 function accepting(port: number): Promise<boolean> {
@@ -80,7 +73,7 @@ export class Mosquitto {
   }
 
   static async start(options: MosquittoOptions = {}): Promise<Mosquitto> {
-    const broker = new Mosquitto(await freePort(), options);
+    const broker = new Mosquitto(await refusedPort(), options);
     await broker.restart();
     return broker;
   }

@@ -49,12 +49,5 @@ export async function dribble(socket: Socket, chunks: (string | Buffer)[], gapMs
   if (end && !socket.destroyed) socket.end();
 }
 
-/** A port on which nothing listens: bind one, note it, close it. */
-export async function closedPort(host = "127.0.0.1"): Promise<number> {
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** A port on which nothing listens (the lab's refused-connection fault). */
+export { refusedPort as closedPort } from "../../simulator/servers/tcp.js";

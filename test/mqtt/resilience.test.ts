@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
 import { closedPort } from "../helpers/tcp.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
+import { until } from "../helpers/until.js";
 
 const dir = mkdtempSync(join(tmpdir(), "catprobe-resilience-"));
 let mosquitto: Mosquitto;
@@ -30,14 +31,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A task directory: `count` quick runs (a refused connect, 601) `intervalMs` apart. */
 function tasks(name: string, count: number, intervalMs: number): string {

@@ -14,6 +14,7 @@ import { createLabPki, writePkiFiles } from "../../simulator/certs.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { many, record } from "../helpers/records.js";
 import { closedPort } from "../helpers/tcp.js";
+import { until } from "../helpers/until.js";
 
 const dir = mkdtempSync(join(tmpdir(), "catprobe-secure-"));
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -21,14 +22,6 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 afterAll(() => Promise.all(cleanup.map((f) => f())));
-
-async function until(check: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const count = (c: Collector, probe: string) =>
   (c.store.db.prepare("SELECT count(*) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
