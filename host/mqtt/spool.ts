@@ -1,7 +1,8 @@
 // The probe's durable outbox: every result is written here before it is published, and deleted
 // only once the broker has acknowledged it. SQLite in WAL mode, so a probe killed at any moment
 // keeps everything it had spooled. Bounded in bytes: when full, the oldest results are dropped
-// and counted, and the count survives restarts.
+// and counted, and the count survives restarts. The bound is in UTF-8 bytes, exactly:
+// `bytesOf` below is the one measure used on append, ack, eviction and reopen alike.
 
 import Database from "better-sqlite3";
 
@@ -10,6 +11,9 @@ export interface SpoolEntry {
   topic: string;
   payload: string;
 }
+
+/** UTF-8 bytes of a payload column: SQLite's length() of text counts characters, not bytes. */
+const bytesOf = "length(CAST(payload AS BLOB))";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS entries (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload TEXT NOT NULL);
@@ -32,14 +36,14 @@ export class Spool {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     this.db.exec(SCHEMA);
-    const stats = this.db.prepare("SELECT count(*) AS n, coalesce(sum(length(payload)), 0) AS bytes FROM entries").get() as
+    const stats = this.db.prepare(`SELECT count(*) AS n, coalesce(sum(${bytesOf}), 0) AS bytes FROM entries`).get() as
       { n: number; bytes: number };
     this.count = stats.n;
     this.bytesUsed = stats.bytes;
     this.insert = this.db.prepare("INSERT INTO entries (topic, payload) VALUES (?, ?)");
     this.oldest = this.db.prepare("SELECT seq, topic, payload FROM entries WHERE seq > ? ORDER BY seq LIMIT ?");
-    this.remove = this.db.prepare("DELETE FROM entries WHERE seq = ? RETURNING length(payload) AS bytes");
-    const victims = this.db.prepare("SELECT seq, length(payload) AS bytes FROM entries ORDER BY seq LIMIT 256");
+    this.remove = this.db.prepare(`DELETE FROM entries WHERE seq = ? RETURNING ${bytesOf} AS bytes`);
+    const victims = this.db.prepare(`SELECT seq, ${bytesOf} AS bytes FROM entries ORDER BY seq LIMIT 256`);
     const drop = this.db.prepare("DELETE FROM entries WHERE seq = ?");
     const countDropped = this.db.prepare("UPDATE counters SET value = value + ? WHERE name = 'dropped'");
     this.dropOldest = this.db.transaction((bytesNeeded: number) => {

@@ -47,4 +47,39 @@ describe("spool", () => {
     expect(() => again.append("t", "y".repeat(1001))).toThrow(/cannot fit a 1000-byte spool/);
     again.close();
   });
+
+  describe("its byte bound is exact in UTF-8 bytes, whatever the language", () => {
+    // 3 bytes a character in UTF-8, 1 in SQLite's length(): 900 bytes, 300 characters.
+    const payload = (i: number) => JSON.stringify({ i: i % 10, label: "站点".repeat(148) });
+    const size = Buffer.byteLength(payload(0));
+
+    it("across append, ack and reopen", () => {
+      const path = file();
+      const spool = new Spool(path);
+      for (let i = 0; i < 40; i++) spool.append("t", payload(i));
+      for (const e of spool.next(0, 15)) spool.ack(e.seq);
+      expect(spool.bytes).toBe(25 * size);
+      spool.close();
+      const again = new Spool(path);
+      expect(again.bytes).toBe(25 * size);
+      expect(again.size).toBe(25);
+      again.close();
+    });
+
+    it("keeps every result that fits, and no more, after results were delivered", () => {
+      const bound = 150_000;
+      const fit = Math.floor(bound / size);
+      const spool = new Spool(file(), bound);
+      // delivered ones first: a byte count that drifted on ack would shrink the room
+      for (let i = 0; i < 500; i++) {
+        spool.append("t", payload(i));
+        spool.ack(spool.next(0, 1)[0].seq);
+      }
+      for (let i = 0; i < fit + 20; i++) spool.append("t", payload(i));
+      expect(spool.size).toBe(fit);
+      expect(spool.bytes).toBe(fit * size);
+      expect(spool.dropped).toBe(20);
+      spool.close();
+    });
+  });
 });
