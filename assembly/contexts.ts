@@ -3,8 +3,8 @@
 // Header fields (HEADER_SIZE bytes per slot):
 //   0  u8  kind        KIND_* below; KIND_FREE when the slot is unused
 //   1  u8  verdict     VERDICT_*
-//   4  u32 length      full: expected length; partial: keyword length
-//   8  u32 matched     full: bytes matched so far; partial: KMP state
+//   4  u32 length      full, prefix: expected length; partial: keyword length
+//   8  u32 matched     full, prefix: bytes matched so far; partial: KMP state
 //  12  u32 consumed    reply bytes pushed
 //  16  u32 decidedAt   reply bytes examined when the verdict was reached
 //  20  16 bytes        md5 verifier: the expected digest
@@ -16,12 +16,14 @@ import {
   LARGE_KEYWORD, LARGE_AREA,
 } from "./layout";
 
+// Kinds 1–5 are the verify modes verifierOpen takes (public ABI); MD5 streams are internal.
 export const KIND_FREE: i32 = 0;
 export const KIND_NONE: i32 = 1;
 export const KIND_FULL: i32 = 2;
 export const KIND_PARTIAL: i32 = 3;
 export const KIND_MD5: i32 = 4;
-export const KIND_MD5_STREAM: i32 = 5;
+export const KIND_PREFIX: i32 = 5;
+export const KIND_MD5_STREAM: i32 = 6;
 
 export const VERDICT_PENDING: i32 = 0;
 export const VERDICT_PASS: i32 = 1;

@@ -7,7 +7,7 @@ import { hexReset, hexDecode, hexDecodeEnd, hexEncode, hexErrorKind, hexErrorOff
   HEX_ODD, HEX_BAD_CHAR, HEX_SPLIT_PAIR, HEX_EMPTY } from "./hex";
 import { md5Open, md5Push, md5Digest } from "./digest";
 import { verifierOpen, verifierPush, verifierEnd, verifierDecidedAt } from "./verifier";
-import { release, freeCount, KIND_NONE, KIND_FULL, KIND_PARTIAL, KIND_MD5,
+import { release, freeCount, KIND_NONE, KIND_FULL, KIND_PARTIAL, KIND_MD5, KIND_PREFIX,
   VERDICT_PENDING, VERDICT_PASS, VERDICT_FAIL } from "./contexts";
 
 const ERR_NO_CONTEXT: i32 = 99;
@@ -79,9 +79,8 @@ function verify(mode: i32, data: string, reply: string, chunk: i32): i32 {
     const n = min(chunk, reply.length - off);
     for (let i = 0; i < n; i++) {
       store<u8>(WINDOW + i, <u8>reply.charCodeAt(off + i));
-      if (mode == KIND_FULL && off + i < data.length) {
-        store<u8>(WINDOW + WINDOW_HALF + i, <u8>data.charCodeAt(off + i));
-      }
+      // The expected bytes for full and prefix; the other verifiers do not read them.
+      if (off + i < data.length) store<u8>(WINDOW + WINDOW_HALF + i, <u8>data.charCodeAt(off + i));
     }
     verdict = verifierPush(ctx, n);
   }
@@ -115,7 +114,7 @@ export function selfTest(): i32 {
   // verifiers: verdict and the reply bytes examined when it was reached
   if (verify(KIND_NONE, "", "x", 1) != PASS + 1) return 20;
   if (verify(KIND_NONE, "", "", 1) != FAIL + 0) return 21;
-  if (verify(KIND_FULL, "+OK", "+OK more", 2) != PASS + 3) return 22;
+  if (verify(KIND_FULL, "+OK", "+OK", 2) != PASS + 3) return 22;
   if (verify(KIND_FULL, "+OK", "+NO", 1) != FAIL + 2) return 23;
   if (verify(KIND_FULL, "+OK", "+O", 1) != FAIL + 2) return 24;
   if (verify(KIND_PARTIAL, "abab", "aababab", 1) != PASS + 5) return 25;
@@ -123,5 +122,10 @@ export function selfTest(): i32 {
   if (verify(KIND_PARTIAL, "abc", "ababab", 2) != FAIL + 6) return 27;
   if (verify(KIND_MD5, "", "abc", 1) != PASS + 3) return 28;
   if (verify(KIND_MD5, "", "abd", 2) != FAIL + 3) return 29;
+  // full fails at the first byte beyond the expected ones; prefix passes before it
+  if (verify(KIND_FULL, "+OK", "+OK more", 2) != FAIL + 4) return 30;
+  if (verify(KIND_PREFIX, "+OK", "+OK more", 2) != PASS + 3) return 31;
+  if (verify(KIND_PREFIX, "+OK", "+NO", 1) != FAIL + 2) return 32;
+  if (verify(KIND_PREFIX, "+OK", "+O", 1) != FAIL + 2) return 33;
   return 0;
 }

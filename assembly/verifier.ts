@@ -1,6 +1,9 @@
 // Reply verifiers, streaming over chunks as they arrive. Each decides as early as it can:
 //   none     passes at the first byte;
-//   full     fails at the first differing byte, passes once exactly the expected bytes arrived;
+//   full     the whole reply equals the expected bytes: fails at the first differing byte or at
+//            the first byte beyond them, passes when the reply ends with exactly them;
+//   prefix   the reply starts with the expected bytes: fails at the first differing byte,
+//            passes once they have all arrived (later bytes are not examined);
 //   partial  passes at the first occurrence of the keyword (KMP: linear in the reply, whatever
 //            the keyword, and the match state carries across chunks);
 //   md5      compares the digest of the whole reply when it ends.
@@ -10,28 +13,27 @@ import { WINDOW, WINDOW_SIZE, WINDOW_HALF, LARGE_KEYWORD } from "./layout";
 import { md5Init, md5Update, md5Final } from "./md5";
 import {
   acquire, header, kindOf, keywordPtr, capacity,
-  KIND_FREE, KIND_NONE, KIND_FULL, KIND_PARTIAL, KIND_MD5, KIND_MD5_STREAM,
+  KIND_FREE, KIND_NONE, KIND_FULL, KIND_PARTIAL, KIND_MD5, KIND_PREFIX, KIND_MD5_STREAM,
   VERDICT_PENDING, VERDICT_PASS, VERDICT_FAIL,
   ERR_EMPTY, ERR_TOO_LONG, ERR_MODE, ERR_LENGTH, ERR_CONTEXT,
   F_KIND, F_VERDICT, F_LENGTH, F_MATCHED, F_CONSUMED, F_DECIDED_AT, F_EXPECTED_DIGEST, F_MD5,
 } from "./contexts";
 
 /**
- * Opens a verifier. `mode` is a KIND_* from none to md5. `len` and the window hold its data:
- * full: `len` is the expected length (the bytes themselves come with each push);
+ * Opens a verifier. `mode` is a KIND_* from none to prefix. `len` and the window hold its data:
+ * full, prefix: `len` is the expected length (the bytes themselves come with each push);
  * partial: the keyword is window[0, len); md5: the expected digest is window[0, 16).
  * Returns the context, or ERR_EMPTY / ERR_TOO_LONG / ERR_MODE / ERR_BUSY.
  */
 export function verifierOpen(mode: i32, len: i32): i32 {
-  if (mode < KIND_NONE || mode > KIND_MD5) return ERR_MODE;
-  if (mode == KIND_FULL || mode == KIND_PARTIAL) {
-    if (len <= 0) return ERR_EMPTY;
-  }
+  if (mode < KIND_NONE || mode > KIND_PREFIX) return ERR_MODE;
+  const sized = mode != KIND_NONE && mode != KIND_MD5; // `len` is the data's length
+  if (sized && len <= 0) return ERR_EMPTY;
   if (mode == KIND_PARTIAL && len > LARGE_KEYWORD) return ERR_TOO_LONG;
   const ctx = acquire(mode, mode == KIND_PARTIAL ? len : 0);
   if (ctx < 0) return ctx;
   const h = header(ctx);
-  store<u32>(h, mode == KIND_NONE || mode == KIND_MD5 ? 0 : len, F_LENGTH);
+  store<u32>(h, sized ? len : 0, F_LENGTH);
   if (mode == KIND_PARTIAL) buildFailureTable(ctx, len);
   if (mode == KIND_MD5) {
     memory.copy(h + F_EXPECTED_DIGEST, WINDOW, 16);
@@ -54,6 +56,10 @@ function buildFailureTable(ctx: i32, m: i32): void {
   }
 }
 
+function comparesExpected(kind: i32): bool {
+  return kind == KIND_FULL || kind == KIND_PREFIX;
+}
+
 function isVerifier(ctx: i32): bool {
   const kind = kindOf(ctx);
   return kind != KIND_FREE && kind != KIND_MD5_STREAM;
@@ -66,8 +72,9 @@ function decide(h: usize, verdict: i32, at: u32): i32 {
 }
 
 /**
- * Feeds reply bytes window[0, len). A full verifier also needs the expected bytes that line up
- * with them at window[WINDOW_HALF, WINDOW_HALF + len), and len ≤ WINDOW_HALF.
+ * Feeds reply bytes window[0, len). A full or prefix verifier also needs the expected bytes that
+ * line up with them at window[WINDOW_HALF, WINDOW_HALF + len) (only those still expected are
+ * read), and len ≤ WINDOW_HALF.
  * Returns the verdict (VERDICT_*), or ERR_CONTEXT / ERR_LENGTH.
  */
 export function verifierPush(ctx: i32, len: i32): i32 {
@@ -76,18 +83,18 @@ export function verifierPush(ctx: i32, len: i32): i32 {
   const verdict = <i32>load<u8>(h, F_VERDICT);
   if (verdict != VERDICT_PENDING) return verdict;
   const kind = <i32>load<u8>(h, F_KIND);
-  if (len < 0 || len > (kind == KIND_FULL ? WINDOW_HALF : WINDOW_SIZE)) return ERR_LENGTH;
+  if (len < 0 || len > (comparesExpected(kind) ? WINDOW_HALF : WINDOW_SIZE)) return ERR_LENGTH;
   const before = load<u32>(h, F_CONSUMED);
   store<u32>(h, before + <u32>len, F_CONSUMED);
   if (len == 0) return VERDICT_PENDING;
   if (kind == KIND_NONE) return decide(h, VERDICT_PASS, before + 1);
-  if (kind == KIND_FULL) return pushFull(h, before, len);
+  if (comparesExpected(kind)) return pushExpected(h, kind, before, len);
   if (kind == KIND_PARTIAL) return pushPartial(ctx, h, before, len);
   md5Update(h + F_MD5, WINDOW, len);
   return VERDICT_PENDING;
 }
 
-function pushFull(h: usize, before: u32, len: i32): i32 {
+function pushExpected(h: usize, kind: i32, before: u32, len: i32): i32 {
   const matched = load<u32>(h, F_MATCHED);
   const remaining = load<u32>(h, F_LENGTH) - matched;
   const n = <i32>min<u32>(<u32>len, remaining);
@@ -98,7 +105,11 @@ function pushFull(h: usize, before: u32, len: i32): i32 {
   while (i < n && load<u8>(WINDOW + i) == load<u8>(expected + i)) i++;
   if (i < n) return decide(h, VERDICT_FAIL, before + <u32>i + 1);
   store<u32>(h, matched + <u32>n, F_MATCHED);
-  if (<u32>n == remaining) return decide(h, VERDICT_PASS, before + <u32>n);
+  if (<u32>n == remaining) {
+    if (kind == KIND_PREFIX) return decide(h, VERDICT_PASS, before + <u32>n);
+    // full: a byte beyond the expected ones fails at once; without one, the end decides
+    if (len > n) return decide(h, VERDICT_FAIL, before + <u32>n + 1);
+  }
   return VERDICT_PENDING;
 }
 
@@ -150,14 +161,22 @@ export function verifierEnd(ctx: i32): i32 {
   const verdict = <i32>load<u8>(h, F_VERDICT);
   if (verdict != VERDICT_PENDING) return verdict;
   const consumed = load<u32>(h, F_CONSUMED);
-  if (<i32>load<u8>(h, F_KIND) != KIND_MD5) return decide(h, VERDICT_FAIL, consumed);
+  const kind = <i32>load<u8>(h, F_KIND);
+  if (kind != KIND_MD5) {
+    // A pending full verifier saw nothing beyond the expected bytes: it passes if it saw them all.
+    const exact = kind == KIND_FULL && load<u32>(h, F_MATCHED) == load<u32>(h, F_LENGTH);
+    return decide(h, exact ? VERDICT_PASS : VERDICT_FAIL, consumed);
+  }
   md5Final(h + F_MD5);
   const same = load<u64>(h + F_MD5) == load<u64>(h + F_EXPECTED_DIGEST)
     && load<u64>(h + F_MD5 + 8) == load<u64>(h + F_EXPECTED_DIGEST + 8);
   return decide(h, same ? VERDICT_PASS : VERDICT_FAIL, consumed);
 }
 
-/** Reply bytes examined when the verdict was reached (for full: the differing byte is at −1). */
+/**
+ * Reply bytes examined when the verdict was reached. A full or prefix failure before the end is
+ * at −1: the differing byte, or for full the first byte beyond the expected ones.
+ */
 export function verifierDecidedAt(ctx: i32): i32 {
   if (!isVerifier(ctx)) return ERR_CONTEXT;
   return <i32>load<u32>(header(ctx), F_DECIDED_AT);

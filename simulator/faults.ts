@@ -60,7 +60,9 @@ export const FAULTS = {
   "wrong-reply": { code: 607, describe: "answers without the keyword", tcp: () => ({ kind: "reply", reply: "-ERR wrong reply\r\n" }) },
   stall: { code: 609, describe: "trickles bytes that never contain the keyword", tcp: () => ({ kind: "stall", gapMs: 50 }) },
   echo: { code: null, describe: "echoes the request (full match)", tcp: () => ({ kind: "echo" }),
-    steps: (t) => [{ send: t.send, verify: "full", expect: t.send }] },
+    // Full passes when the reply ends; the echo comes back in one segment and the server keeps
+    // the connection open, so a short silence ends it.
+    steps: (t) => [{ send: t.send, verify: "full", expect: t.send, idleMs: 200 }] },
   banner: { code: null, describe: "greets with the reply before any request (a banner step)", tcp: (reply) => ({ kind: "banner", banner: reply }),
     steps: (t) => [{ verify: "partial", expect: t.expect }] },
   large: { code: null, describe: "a 1 MiB reply, checked by its MD5", tcp: () => ({ kind: "large", bytes: LARGE_REPLY }),

@@ -43,7 +43,7 @@ export interface CoreExports {
 export type CoreBuild = "release" | "simd" | "debug";
 const BUILDS: readonly CoreBuild[] = ["release", "simd", "debug"];
 
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 /** Where a build lives: build/core.wasm, build/core.simd.wasm or build/core.debug.wasm. */
 export function corePath(build: CoreBuild): string {
@@ -96,7 +96,7 @@ function simdSupported(): boolean {
 /** One instance of the core: its own 64 KiB memory and context pool. */
 export class Core {
   readonly exports: CoreExports;
-  /** Bytes of the I/O window, and the offset where full-match expected bytes go. */
+  /** Bytes of the I/O window, and the offset where full and prefix expected bytes go. */
   readonly windowSize: number;
   readonly windowHalf: number;
   readonly maxKeyword: number;

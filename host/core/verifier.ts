@@ -9,6 +9,7 @@ import { CoreBusyError, CoreCallError, VerifyDataError } from "./errors.js";
 export type VerifySpec =
   | { mode: "none" }
   | { mode: "full"; expected: Uint8Array }
+  | { mode: "prefix"; expected: Uint8Array }
   | { mode: "partial"; keyword: Uint8Array }
   | { mode: "md5"; digest: Uint8Array };
 
@@ -16,14 +17,17 @@ export type VerifyMode = VerifySpec["mode"];
 export type Verdict = "pending" | "pass" | "fail";
 
 // assembly/contexts.ts KIND_* and VERDICT_*.
-const MODE_IDS: Record<VerifyMode, number> = { none: 1, full: 2, partial: 3, md5: 4 };
+const MODE_IDS: Record<VerifyMode, number> = { none: 1, full: 2, partial: 3, md5: 4, prefix: 5 };
 const VERDICTS: Verdict[] = ["pending", "pass", "fail"];
 const ERR_BUSY = -1;
 
 export interface Verifier {
   readonly mode: VerifyMode;
   readonly verdict: Verdict;
-  /** Reply bytes examined when the verdict was reached (full fail: the differing byte is at -1). */
+  /**
+   * Reply bytes examined when the verdict was reached. A full or prefix fail before the end is
+   * at -1: the differing byte, or for full the first byte beyond the expected ones.
+   */
   readonly decidedAt: number;
   /** Reply bytes pushed so far. */
   readonly received: number;
@@ -46,6 +50,7 @@ export function checkVerifySpec(core: Core, spec: VerifySpec): number {
       }
       return spec.keyword.length;
     case "full":
+    case "prefix":
       if (spec.expected.length === 0) throw new VerifyDataError("the expected reply is empty");
       return spec.expected.length;
     case "md5":
@@ -92,14 +97,16 @@ class CoreVerifier implements Verifier {
 
   push(chunk: Uint8Array): Verdict {
     const { window, windowSize, windowHalf, exports: x } = this.core;
-    const expected = this.spec.mode === "full" ? this.spec.expected : null;
+    const expected = "expected" in this.spec ? this.spec.expected : null;
     const slice = expected ? windowHalf : windowSize;
     const start = this.received;
     this.received += chunk.length;
     for (let pos = 0; pos < chunk.length && this.verdict === "pending"; pos += slice) {
       const part = chunk.subarray(pos, pos + slice);
       window.set(part);
-      // Full match compares against the expected bytes that line up with this slice.
+      // Full and prefix compare against the expected bytes that line up with this slice. Past
+      // the expected length the slice is short or empty: the core reads only the bytes still
+      // expected, and full fails at the first reply byte beyond them.
       if (expected) window.set(expected.subarray(start + pos, start + pos + part.length), windowHalf);
       this.settle(x.verifierPush(this.ctx, part.length), "verifierPush");
     }

@@ -4,13 +4,15 @@
 
 import type { Core } from "../core/core.js";
 import { VerifyDataError } from "../core/errors.js";
-import { HexError, hexToBytes } from "../core/hex.js";
+import { HexError, bytesToHex, hexToBytes } from "../core/hex.js";
 import { checkVerifySpec, type VerifySpec } from "../core/verifier.js";
 import type { StepSpec, TaskSpec } from "../task/schema.js";
 import { RunFault } from "./fault.js";
 
 export interface PreparedStep {
   index: number;
+  /** the step's own or the task's: how its data, and its reply in messages, are shown */
+  format: "text" | "buffer";
   send: Uint8Array | null;
   verify: VerifySpec;
   /** how the expectation reads in messages: keyword "+PONG", expected reply 0x0a0b… */
@@ -29,14 +31,29 @@ export interface PreparedTask {
   invalid: RunFault | null;
 }
 
-/** A short, printable form of data for messages. */
-export function showData(bytes: Uint8Array, format: "text" | "buffer", max = 40): string {
-  if (format === "buffer") {
-    const hex = Buffer.from(bytes.subarray(0, max)).toString("hex");
-    return `0x${hex}${bytes.length > max ? "…" : ""}`;
-  }
-  const text = Buffer.from(bytes.subarray(0, max)).toString("utf8");
-  return `${JSON.stringify(text)}${bytes.length > max ? "…" : ""}`;
+const utf8 = new TextDecoder();
+
+/**
+ * A short, printable form of data for messages: its first `max` bytes, as hex (through the
+ * core) in buffer mode and as a JSON string in text mode, and "…" when the data, `length`
+ * bytes in all, goes on.
+ */
+export function showData(core: Core, bytes: Uint8Array, format: "text" | "buffer", max = 40, length = bytes.length): string {
+  const shown = bytes.subarray(0, max);
+  const more = length > shown.length ? "…" : "";
+  if (format === "buffer") return `0x${bytesToHex(core, shown)}${more}`;
+  // A cut may fall inside a character: show the characters that are whole.
+  const text = utf8.decode(more ? shown.subarray(0, wholeCharacters(shown)) : shown);
+  return `${JSON.stringify(text)}${more}`;
+}
+
+/** The length of `bytes` less a UTF-8 sequence that is cut short at its end. */
+function wholeCharacters(bytes: Uint8Array): number {
+  let lead = bytes.length - 1;
+  while (lead > bytes.length - 4 && lead > 0 && (bytes[lead] & 0xc0) === 0x80) lead--;
+  const b = bytes[lead];
+  const size = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+  return lead + size > bytes.length ? lead : bytes.length;
 }
 
 function convert(core: Core, data: string, format: "text" | "buffer"): Uint8Array {
@@ -52,15 +69,17 @@ function verifySpec(core: Core, step: StepSpec, format: "text" | "buffer"): [Ver
       // The digest is hex whatever the step's format.
       const digest = hexToBytes(core, expect);
       if (digest.length !== 16) throw new VerifyDataError(`an MD5 digest is 32 hex digits, got ${digest.length * 2}`);
-      return [{ mode: "md5", digest }, `MD5 ${Buffer.from(digest).toString("hex")}`];
+      return [{ mode: "md5", digest }, `MD5 ${bytesToHex(core, digest)}`];
     }
     case "partial": {
       const keyword = convert(core, expect, format);
-      return [{ mode: "partial", keyword }, `keyword ${showData(keyword, format)}`];
+      return [{ mode: "partial", keyword }, `keyword ${showData(core, keyword, format)}`];
     }
-    case "full": {
+    case "full":
+    case "prefix": {
       const expected = convert(core, expect, format);
-      return [{ mode: "full", expected }, `expected reply ${showData(expected, format)}`];
+      const label = step.verify === "full" ? "expected reply" : "expected prefix";
+      return [{ mode: step.verify, expected }, `${label} ${showData(core, expected, format)}`];
     }
   }
 }
@@ -89,7 +108,7 @@ function prepareStep(core: Core, step: StepSpec, index: number, taskFormat: "tex
     throw err;
   }
   return {
-    index, send, verify, expectLabel,
+    index, format, send, verify, expectLabel,
     responseTimeoutMs: step.responseTimeoutMs,
     timeoutMs: step.timeoutMs,
     idleMs: step.idleMs,

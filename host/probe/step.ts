@@ -3,6 +3,7 @@
 //   602 the data could not be written       603 no first byte in time, or closed before it
 //   607 the reply did not verify            609 the step took longer than its limit
 // A reply ends when the peer closes, at maxResponseBytes, or after idleMs without a byte.
+// A 607 message quotes the start of the reply (DESIGN.md: its first 64 bytes).
 
 import type { CorePool } from "../core/pool.js";
 import { bytesToHex } from "../core/hex.js";
@@ -10,7 +11,10 @@ import type { Verifier } from "../core/verifier.js";
 import type { Connection } from "./connection.js";
 import { type Deadline, Limit, earliest, timerDelay, within } from "./deadline.js";
 import { RunFault, describeError, isTlsError } from "./fault.js";
-import type { PreparedStep } from "./prepare.js";
+import { showData, type PreparedStep } from "./prepare.js";
+
+/** Bytes of a reply quoted in a 607 message at most. */
+const QUOTED_BYTES = 64;
 
 /** Step timings the runner sums into the result. */
 export interface StepTimes {
@@ -50,6 +54,8 @@ function readReply(
  */
 class ReplyReader {
   private readonly verifier: Verifier;
+  /** the reply's first bytes, for a 607 message */
+  private readonly head = Buffer.allocUnsafe(QUOTED_BYTES);
   private readonly where: string;
   private readonly responseAt: number;
   private idleAt = Infinity;
@@ -118,6 +124,7 @@ class ReplyReader {
     this.idleAt = now + this.step.idleMs;
     const before = this.received;
     const part = chunk.subarray(0, this.step.maxResponseBytes - before);
+    if (before < QUOTED_BYTES) part.copy(this.head, before);
     this.received += part.length;
     const verdict = this.verifier.push(part);
     if (verdict === "pass") {
@@ -159,24 +166,38 @@ class ReplyReader {
   }
 
   private failure(atEnd: boolean): string {
-    return verifyFailure(this.step, this.verifier, this.pool, this.received, atEnd);
+    const { step, received } = this;
+    const head = this.head.subarray(0, Math.min(received, QUOTED_BYTES));
+    const reply = `${bytes(received)} of reply ${showData(this.pool.primary, head, step.format, QUOTED_BYTES, received)}`;
+    return verifyFailure(step, this.verifier, this.pool, reply, atEnd);
   }
 }
 
-/** Why a reply failed verification, in words; `atEnd` when the reply's end decided it. */
-function verifyFailure(step: PreparedStep, verifier: Verifier, pool: CorePool, received: number, atEnd: boolean): string {
+function bytes(n: number): string {
+  return n === 1 ? "1 byte" : `${n} bytes`;
+}
+
+/**
+ * Why a reply failed verification, in words; `reply` quotes it ("6 bytes of reply …") and
+ * `atEnd` says the reply's end decided.
+ */
+function verifyFailure(step: PreparedStep, verifier: Verifier, pool: CorePool, reply: string, atEnd: boolean): string {
   const spec = step.verify;
   switch (spec.mode) {
     case "partial":
-      return `${step.expectLabel} not found in ${received} bytes of reply`;
+      return `${step.expectLabel} not found in ${reply}`;
     case "full":
-      return atEnd
-        ? `reply ended after ${received} of ${spec.expected.length} expected bytes`
-        : `reply differs from the ${step.expectLabel} at byte ${verifier.decidedAt - 1}`;
+    case "prefix": {
+      const expected = `the ${step.expectLabel} (${bytes(spec.expected.length)})`;
+      if (atEnd) return `reply is shorter than ${expected}: ${reply}`;
+      const at = verifier.decidedAt - 1;
+      if (at === spec.expected.length) return `reply is longer than ${expected}: ${reply}`;
+      return `reply differs from the ${step.expectLabel} at byte ${at}: ${reply}`;
+    }
     case "md5":
-      return `MD5 of the ${received}-byte reply is ${bytesToHex(pool.primary, verifier.replyDigest!)}, ` +
+      return `MD5 of ${reply} is ${bytesToHex(pool.primary, verifier.replyDigest!)}, ` +
         `expected ${bytesToHex(pool.primary, spec.digest)}`;
     case "none":
-      return "no reply";
+      return `no reply: ${reply}`;
   }
 }

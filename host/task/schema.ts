@@ -20,7 +20,7 @@ const dnsServer = z.string().refine((s) => {
 export const stepSchema = z.strictObject({
   send: z.string().optional(),
   format: z.enum(["text", "buffer"]).optional(),
-  verify: z.enum(["none", "full", "partial", "md5"]),
+  verify: z.enum(["none", "full", "prefix", "partial", "md5"]),
   expect: z.string().optional(),
   responseTimeoutMs: ms(5000),
   timeoutMs: ms(10000),

@@ -73,7 +73,7 @@ describe("catprobe run", () => {
     const r = await cli(["run", file]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(`${file}: target.port: is required`);
-    expect(r.stderr).toContain(`${file}: steps[0].verify: Invalid option: expected one of "none"|"full"|"partial"|"md5" (got "contains")`);
+    expect(r.stderr).toContain(`${file}: steps[0].verify: Invalid option: expected one of "none"|"full"|"prefix"|"partial"|"md5" (got "contains")`);
     expect(r.stdout).toBe("");
     expect(echo.connections).toBe(before);
   });

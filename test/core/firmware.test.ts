@@ -75,6 +75,9 @@ describe("firmware constraints of the release core", () => {
       md5(core, payload);
       const v = createVerifier(core, { mode: "partial", keyword: payload.subarray(0, 5) });
       v.push(payload);
+      const full = createVerifier(core, { mode: "full", expected: payload });
+      full.push(payload);
+      full.end();
       createVerifier(core, { mode: "none" }).end();
     }
     expect(memory.buffer.byteLength).toBe(65536);

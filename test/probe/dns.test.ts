@@ -25,7 +25,8 @@ afterAll(async () => {
   await Promise.all([dns.close(), echo.close(), echo6.close()]);
 });
 
-const step = { send: "hello", verify: "full", expect: "hello" };
+// Full passes when the reply ends: the echo server stays open, so a short silence ends it.
+const step = { send: "hello", verify: "full", expect: "hello", idleMs: 100 };
 const task = (host: string, extra: Record<string, unknown> = {}) => ({
   target: { host, port: host.startsWith("v6") ? echo6.port : echo.port },
   dns: { servers: [dns.address], timeoutMs: 300, ...extra },

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { dribble, tcpServer, type TestServer } from "../helpers/tcp.js";
-import { runOnce } from "../helpers/probe.js";
+import { runOnce, runnable } from "../helpers/probe.js";
 
 let servers: TestServer[] = [];
 afterEach(async () => {
@@ -32,7 +32,7 @@ describe("replies that pass", () => {
   it("verifies a reply dribbled one byte at a time", async () => {
     const reply = "220 mail.example ESMTP ready\r\n";
     const s = await server((sock) => dribble(sock, reply.split(""), 3));
-    const r = await runOnce({ target: target(s), steps: [{ verify: "full", expect: reply }] });
+    const r = await runOnce({ target: target(s), steps: [{ verify: "full", expect: reply, idleMs: 200 }] });
     expect(r.ok).toBe(true);
     expect(r.bytesReceived).toBe(reply.length);
   });
@@ -46,7 +46,9 @@ describe("replies that pass", () => {
     expect(pass.bytesReceived).toBe(body.length);
     const wrong = await runOnce({ target: target(s), steps: [{ send: "GET\n", verify: "md5", expect: "0".repeat(32), maxResponseBytes: 4 << 20 }] });
     expect(wrong.code).toBe(607);
-    expect(wrong.message).toBe(`step 1: MD5 of the ${body.length}-byte reply is ${digest}, expected ${"0".repeat(32)} (connection closed by peer)`);
+    const quote = `${JSON.stringify(body.subarray(0, 64).toString())}…`;
+    expect(wrong.message).toBe(
+      `step 1: MD5 of ${body.length} bytes of reply ${quote} is ${digest}, expected ${"0".repeat(32)} (connection closed by peer)`);
   });
 
   it("runs a multi-step dialog with banner-only steps and buffer-mode data", async () => {
@@ -62,8 +64,8 @@ describe("replies that pass", () => {
       steps: [
         { verify: "partial", expect: "220" },
         { send: "HELO probe\r\n", verify: "partial", expect: "250 hi\r\n" },
-        { verify: "full", expect: "250 more\r\n" }, // continues reading where step 2 stopped
-        { send: "01 ff", format: "buffer", verify: "full", expect: "0203" },
+        { verify: "full", expect: "250 more\r\n", idleMs: 100 }, // continues reading where step 2 stopped
+        { send: "01 ff", format: "buffer", verify: "full", expect: "0203", idleMs: 100 },
       ],
     });
     expect(r.message).toBeNull();
@@ -73,7 +75,7 @@ describe("replies that pass", () => {
 
   it("reaches an IPv6 loopback server", async () => {
     const s = await server((sock) => sock.once("data", (d) => sock.write(d)), "::1");
-    const r = await runOnce({ target: { host: "::1", port: s.port }, steps: [{ send: "v6?", verify: "full", expect: "v6?" }] });
+    const r = await runOnce({ target: { host: "::1", port: s.port }, steps: [{ send: "v6?", verify: "prefix", expect: "v6?" }] });
     expect(r).toMatchObject({ ok: true, address: "::1" });
   });
 });
@@ -131,25 +133,25 @@ describe("607: the reply does not verify", () => {
     const s = await server((sock) => sock.once("data", () => sock.end("-ERR unknown\r\n")));
     const r = await runOnce({ target: target(s), steps: [{ send: "PING\r\n", verify: "partial", expect: "+PONG" }] });
     expect(r).toMatchObject({ code: 607, step: 0 });
-    expect(r.message).toBe('step 1: keyword "+PONG" not found in 14 bytes of reply (connection closed by peer)');
+    expect(r.message).toBe('step 1: keyword "+PONG" not found in 14 bytes of reply "-ERR unknown\\r\\n" (connection closed by peer)');
   });
 
   it("reports a keyword that never comes before the reply goes idle", async () => {
     const s = await server((sock) => sock.once("data", () => sock.write("-ERR\r\n")));
     const r = await runOnce({ target: target(s), steps: [{ send: "PING\r\n", verify: "partial", expect: "+PONG", idleMs: 100 }] });
-    expect(r.message).toBe('step 1: keyword "+PONG" not found in 6 bytes of reply (no byte for 100 ms)');
+    expect(r.message).toBe('step 1: keyword "+PONG" not found in 6 bytes of reply "-ERR\\r\\n" (no byte for 100 ms)');
   });
 
   it("reports a full match that differs, at the first differing byte", async () => {
     const s = await server((sock) => sock.once("data", () => sock.write("+OK ready\r\n")));
     const r = await runOnce({ target: target(s), steps: [{ send: "x", verify: "full", expect: "+OK steady\r\n" }] });
-    expect(r.message).toBe('step 1: reply differs from the expected reply "+OK steady\\r\\n" at byte 4');
+    expect(r.message).toBe('step 1: reply differs from the expected reply "+OK steady\\r\\n" at byte 4: 11 bytes of reply "+OK ready\\r\\n"');
   });
 
   it("reports a full match whose reply ends short", async () => {
     const s = await server((sock) => sock.once("data", () => sock.end("+OK")));
     const r = await runOnce({ target: target(s), steps: [{ send: "x", verify: "full", expect: "+OK ready" }] });
-    expect(r.message).toBe("step 1: reply ended after 3 of 9 expected bytes (connection closed by peer)");
+    expect(r.message).toBe('step 1: reply is shorter than the expected reply "+OK ready" (9 bytes): 3 bytes of reply "+OK" (connection closed by peer)');
   });
 
   it("keeps memory bounded against a server that floods without the keyword", async () => {
@@ -162,9 +164,121 @@ describe("607: the reply does not verify", () => {
     const before = process.memoryUsage().rss;
     const r = await runOnce({ target: target(s), steps: [{ verify: "partial", expect: "never", maxResponseBytes: 64 << 20 }] });
     expect(r.code).toBe(607);
-    expect(r.message).toBe(`step 1: keyword "never" not found in ${64 << 20} bytes of reply (maxResponseBytes ${64 << 20} reached)`);
+    expect(r.message).toBe(`step 1: keyword "never" not found in ${64 << 20} bytes of reply "${"z".repeat(64)}"… (maxResponseBytes ${64 << 20} reached)`);
     // 64 MiB went through; the probe kept none of it.
     expect(process.memoryUsage().rss - before).toBeLessThan(48 << 20);
+  });
+});
+
+describe("full means the whole reply, prefix its start", () => {
+  it("fails a refused MQTT CONNACK against the accepting one at its first extra byte (buffer mode)", async () => {
+    const s = await server((sock) => sock.once("data", () => sock.write(Buffer.from([0x20, 0x02, 0x00, 0x01]))));
+    const r = await runOnce({ target: target(s), format: "buffer",
+      steps: [{ send: "10 0c 00 04 4d 51 54 54 04 02 00 3c 00 00", verify: "full", expect: "20 02 00" }] });
+    expect(r).toMatchObject({ ok: false, code: 607, step: 0 });
+    expect(r.message).toBe("step 1: reply is longer than the expected reply 0x200200 (3 bytes): 4 bytes of reply 0x20020001");
+    expect(r.timings.totalMs).toBeLessThan(1000); // decided at the extra byte, not at idleMs
+  });
+
+  it("fails \"+\" against +PONG", async () => {
+    const s = await server((sock) => sock.once("data", () => sock.write("+PONG\r\n")));
+    const r = await runOnce({ target: target(s), steps: [{ send: "PING\r\n", verify: "full", expect: "+" }] });
+    expect(r.code).toBe(607);
+    expect(r.message).toBe('step 1: reply is longer than the expected reply "+" (1 byte): 7 bytes of reply "+PONG\\r\\n"');
+  });
+
+  it("fails a reply that goes on in a later segment", async () => {
+    const s = await server((sock) => sock.once("data", () => dribble(sock, ["+OK\r\n", "+OK\r\n"], 50)));
+    const r = await runOnce({ target: target(s), steps: [{ send: "x", verify: "full", expect: "+OK\r\n" }] });
+    expect(r.message).toBe('step 1: reply is longer than the expected reply "+OK\\r\\n" (5 bytes): 10 bytes of reply "+OK\\r\\n+OK\\r\\n"');
+  });
+
+  it("passes an exact reply as soon as the peer closes", async () => {
+    const s = await server((sock) => sock.once("data", () => sock.end("+PONG\r\n")));
+    const r = await runOnce({ target: target(s), steps: [{ send: "PING\r\n", verify: "full", expect: "+PONG\r\n", idleMs: 5000 }] });
+    expect(r).toMatchObject({ ok: true, message: null, bytesReceived: 7 });
+    expect(r.timings.totalMs).toBeLessThan(1000);
+  });
+
+  it("passes an exact reply followed by silence once idleMs has passed", async () => {
+    const s = await server((sock) => sock.once("data", () => sock.write("+PONG\r\n")));
+    const r = await runOnce({ target: target(s), steps: [{ send: "PING\r\n", verify: "full", expect: "+PONG\r\n", idleMs: 200 }] });
+    expect(r).toMatchObject({ ok: true, message: null });
+    expect(r.timings.receiveMs).toBeGreaterThanOrEqual(190);
+  });
+
+  it("passes an exact reply at maxResponseBytes", async () => {
+    const s = await server((sock) => sock.once("data", () => sock.write("+PONG\r\n")));
+    const r = await runOnce({ target: target(s), steps: [{ send: "PING\r\n", verify: "full", expect: "+PONG\r\n", maxResponseBytes: 7, idleMs: 5000 }] });
+    expect(r.ok).toBe(true);
+    expect(r.timings.totalMs).toBeLessThan(1000);
+  });
+
+  it("prefix passes \"+\" against +PONG at once", async () => {
+    const s = await server((sock) => sock.once("data", () => sock.write("+PONG\r\n")));
+    const r = await runOnce({ target: target(s), steps: [{ send: "PING\r\n", verify: "prefix", expect: "+", idleMs: 5000 }] });
+    expect(r).toMatchObject({ ok: true, message: null });
+    expect(r.timings.totalMs).toBeLessThan(1000);
+  });
+
+  it("prefix leaves the rest of the reply for a following step that does not send", async () => {
+    const s = await server((sock) => sock.once("data", () => sock.end("+PONG\r\n")));
+    const r = await runOnce({
+      target: target(s),
+      steps: [{ send: "PING\r\n", verify: "prefix", expect: "+" }, { verify: "full", expect: "PONG\r\n" }],
+    });
+    expect(r).toMatchObject({ ok: true, message: null });
+  });
+
+  it("prefix fails at the first differing byte, and when the reply ends short", async () => {
+    const s = await server((sock) => sock.once("data", (d) => sock.end(d.toString() === "a" ? "-ERR\r\n" : "+P")));
+    const differs = await runOnce({ target: target(s), steps: [{ send: "a", verify: "prefix", expect: "+PONG" }] });
+    expect(differs.message).toBe('step 1: reply differs from the expected prefix "+PONG" at byte 0: 6 bytes of reply "-ERR\\r\\n"');
+    const short = await runOnce({ target: target(s), steps: [{ send: "b", verify: "prefix", expect: "+PONG" }] });
+    expect(short.message).toBe('step 1: reply is shorter than the expected prefix "+PONG" (5 bytes): 2 bytes of reply "+P" (connection closed by peer)');
+  });
+
+  it("prefix needs expect, like full", () => {
+    expect(() => runnable({ target: { host: "127.0.0.1", port: 9 }, steps: [{ send: "x", verify: "prefix" }] }))
+      .toThrow('inline.json: steps[0].expect: is required unless verify is "none"');
+  });
+});
+
+describe("a 607 quotes the start of the reply", () => {
+  const failing = (reply: string | Buffer, step: Record<string, unknown>) => async () => {
+    const s = await server((sock) => sock.once("data", () => sock.end(reply)));
+    return runOnce({ target: target(s), steps: [{ send: "x", ...step }] });
+  };
+
+  it("as a JSON string in text mode, non-ASCII characters as they are", async () => {
+    const r = await failing("错误：未知命令\r\n", { verify: "partial", expect: "+PONG" })();
+    expect(r.message).toBe('step 1: keyword "+PONG" not found in 23 bytes of reply "错误：未知命令\\r\\n" (connection closed by peer)');
+  });
+
+  it("its first 64 bytes, then …, never half a character", async () => {
+    const reply = "你好世界".repeat(10); // 3 bytes a character: byte 64 is inside the 22nd
+    const r = await failing(reply, { verify: "full", expect: "你好世界" })();
+    expect(r.message).toBe(`step 1: reply is longer than the expected reply "你好世界" (12 bytes): 120 bytes of reply ${JSON.stringify(reply.slice(0, 21))}…`);
+    const ascii = await failing("y".repeat(100), { verify: "md5", expect: "0".repeat(32) })();
+    expect(ascii.message).toMatch(new RegExp(`^step 1: MD5 of 100 bytes of reply "${"y".repeat(64)}"… is [0-9a-f]{32}, expected 0{32} `));
+  });
+
+  it("as hex in buffer mode, 64 bytes at most", async () => {
+    const reply = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const r = await failing(reply, { format: "buffer", send: "01", verify: "partial", expect: "ff ff" })();
+    expect(r.message).toBe(`step 1: keyword 0xffff not found in 100 bytes of reply 0x${reply.subarray(0, 64).toString("hex")}… (connection closed by peer)`);
+    const short = await failing(Buffer.from([0x20, 0x02]), { format: "buffer", send: "01", verify: "full", expect: "20 02 00" })();
+    expect(short.message).toBe("step 1: reply is shorter than the expected reply 0x200200 (3 bytes): 2 bytes of reply 0x2002 (connection closed by peer)");
+  });
+
+  it("only the step's own reply, in a step that reads on after the previous one", async () => {
+    const s = await server((sock) => sock.end("220 ready\r\n-ERR\r\n"));
+    const r = await runOnce({
+      target: target(s),
+      steps: [{ verify: "prefix", expect: "220 ready\r\n" }, { verify: "partial", expect: "+OK" }],
+    });
+    expect(r).toMatchObject({ code: 607, step: 1 });
+    expect(r.message).toBe('step 2: keyword "+OK" not found in 6 bytes of reply "-ERR\\r\\n" (connection closed by peer)');
   });
 });
 
