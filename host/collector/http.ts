@@ -11,8 +11,10 @@ import type { Store } from "./store.js";
 import { ID_PATTERN } from "../task/schema.js";
 
 const DASHBOARD = fileURLToPath(new URL("./dashboard.html", import.meta.url));
-/** Live clients at most; more get 503 rather than growing memory. */
-const MAX_EVENT_CLIENTS = 100;
+/** Live clients at most; a new one takes the place of the oldest, so idle ones cannot lock out. */
+export const MAX_EVENT_CLIENTS = 100;
+/** What an evicted client is told to wait before it reconnects (the dashboard polls meanwhile). */
+const EVICTED_RETRY_MS = 30_000;
 
 export interface HttpContext {
   store: Store;
@@ -42,11 +44,18 @@ class EventHub {
   private timer: NodeJS.Timeout | undefined;
 
   add(req: IncomingMessage, res: ServerResponse): void {
-    if (this.clients.size >= MAX_EVENT_CLIENTS) return send(res, 503, JSON.stringify({ error: "too many live clients" }));
+    if (this.clients.size >= MAX_EVENT_CLIENTS) this.evictOldest();
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
     res.write(": connected\n\n");
     this.clients.add(res);
     req.on("close", () => this.clients.delete(res));
+  }
+
+  /** A Set keeps insertion order: its first client is the longest connected. */
+  private evictOldest(): void {
+    const oldest = this.clients.values().next().value!;
+    this.clients.delete(oldest);
+    oldest.end(`retry: ${EVICTED_RETRY_MS}\n\n`);
   }
 
   stored(count: number): void {

@@ -20,22 +20,35 @@ const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_
 
 export class QueryError extends Error {}
 
+/** The longest span a query may cover, `window` or `from`/`to`. */
+export const MAX_WINDOW_DAYS = 400;
+
 /** `window=1h` (s, m, h, d units), or `from`/`to` epoch ms; `to` defaults to now. */
 export function parseWindow(query: URLSearchParams, now = Date.now()): Window {
   const from = query.get("from");
   const to = query.get("to");
   if (from !== null || to !== null) {
-    const f = Number(from ?? NaN);
-    const t = to === null ? now : Number(to);
-    if (!Number.isInteger(f) || !Number.isInteger(t) || f < 0 || t <= f) {
-      throw new QueryError(`from/to must be epoch milliseconds with from < to (got from=${from} to=${to})`);
+    const f = epochMs(from);
+    const t = to === null ? now : epochMs(to);
+    if (f === null || t === null || t <= f) {
+      throw new QueryError(`from/to must be epoch milliseconds in decimal digits with from < to (got from=${from} to=${to})`);
     }
-    return { from: f, to: t };
+    return bounded({ from: f, to: t }, `from=${from} to=${to ?? "now"}`);
   }
   const window = query.get("window") ?? "1h";
   const m = /^(\d{1,6})(s|m|h|d)$/.exec(window);
   if (!m || Number(m[1]) === 0) throw new QueryError(`window must look like 5m, 1h, 24h or 7d (got "${window}")`);
-  return { from: now - Number(m[1]) * UNITS[m[2]], to: now };
+  return bounded({ from: Math.max(0, now - Number(m[1]) * UNITS[m[2]]), to: now }, `"${window}"`);
+}
+
+/** Decimal digits only: Number() also takes "0x10", "1e3", " 5" and "". */
+function epochMs(text: string | null): number | null {
+  return text !== null && /^\d{1,15}$/.test(text) ? Number(text) : null;
+}
+
+function bounded(w: Window, got: string): Window {
+  if (w.to - w.from > MAX_WINDOW_DAYS * UNITS.d) throw new QueryError(`a window spans at most ${MAX_WINDOW_DAYS} days (got ${got})`);
+  return w;
 }
 
 type Range = [number, number];

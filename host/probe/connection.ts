@@ -14,6 +14,8 @@ export interface ReplyListener {
 
 /** Leftover bytes kept between steps at most; more is dropped (a flood cannot grow memory). */
 const MAX_LEFTOVER = 1 << 20;
+/** Step data is handed to the socket in pieces of this size at most (see writeFrom). */
+const WRITE_PIECE = 64 * 1024;
 
 export class Connection {
   bytesSent = 0;
@@ -101,13 +103,26 @@ export class Connection {
           ? new RunFault(608, `${where}: TLS failure while sending: ${describeError(err)}`, step)
           : new RunFault(602, `${where}: sending ${data.length} bytes failed: ${describeError(err)}`, step));
       };
-      this.socket.write(data, (err) => {
-        if (!this.writeFailed) return;
-        if (err) return this.writeFailed(err);
-        this.writeFailed = null;
-        this.bytesSent += data.length;
-        resolve();
-      });
+      this.writeFrom(data, 0, resolve);
+    });
+  }
+
+  /**
+   * Writes `data` from `offset` a piece at a time, each once the stack accepted the one before,
+   * so bytesSent counts what the stack took even when the peer stops reading and the step times
+   * out. Socket.write would batch queued pieces into one writev with one completion, hence one
+   * piece in flight. Data of one piece or less is written as it is, in one call.
+   */
+  private writeFrom(data: Uint8Array, offset: number, done: () => void): void {
+    const piece = data.length <= WRITE_PIECE ? data : data.subarray(offset, offset + WRITE_PIECE);
+    this.socket.write(piece, (err) => {
+      if (!this.writeFailed) return;
+      if (err) return this.writeFailed(err);
+      this.bytesSent += piece.length;
+      const next = offset + piece.length;
+      if (next < data.length) return this.writeFrom(data, next, done);
+      this.writeFailed = null;
+      done();
     });
   }
 

@@ -2,8 +2,12 @@
 // understands. Thrown by the phase that sees it, caught once by the runner.
 
 import type { ErrorCode } from "../codes.js";
+import type { TlsFacts } from "./result.js";
 
 export class RunFault extends Error {
+  /** the facts of a certificate that arrived before a failed handshake; the runner records them */
+  tls?: TlsFacts;
+
   constructor(readonly code: ErrorCode, message: string, readonly step: number | null = null) {
     super(message);
     this.name = "RunFault";

@@ -85,6 +85,7 @@ export async function runTask(task: RunnableTask, opts: RunOptions): Promise<Res
   } catch (err) {
     if (!(err instanceof RunFault)) throw err;
     fault = err;
+    tls = err.tls ?? tls; // a failed handshake's certificate
   } finally {
     conn?.destroy();
   }

@@ -1,6 +1,7 @@
 // Phase 3 (and STARTTLS): the TLS handshake over an established socket. Alerts, rejected
 // certificates, a peer that does not speak TLS, a close or no handshake within the connect
-// timeout: a 608. On success the result gets the certificate's facts.
+// timeout: a 608. The result gets the certificate's facts on success, and on a failure once the
+// certificate had arrived (an expired or untrusted one).
 
 import { readFileSync } from "node:fs";
 import { isIP, type Socket } from "node:net";
@@ -38,6 +39,14 @@ function name(field: string | string[] | undefined): string | null {
   return Array.isArray(field) ? field.join(", ") : field;
 }
 
+/**
+ * Whole days from `now` to `notAfter`, truncated toward zero: 13.9 days left is 13, expired
+ * 1.5 days ago is -1, and 0 is less than a day either side of the expiry.
+ */
+export function daysLeft(notAfter: number, now: number): number {
+  return Math.trunc((notAfter - now) / DAY_MS) || 0; // `|| 0`: never -0
+}
+
 export function tlsFacts(socket: TLSSocket): TlsFacts {
   const cert = socket.getPeerCertificate();
   const notAfter = cert?.valid_to ? new Date(cert.valid_to) : null;
@@ -46,8 +55,13 @@ export function tlsFacts(socket: TLSSocket): TlsFacts {
     subject: name(cert?.subject?.CN),
     issuer: name(cert?.issuer?.CN),
     notAfter: notAfter ? notAfter.toISOString() : null,
-    daysLeft: notAfter ? Math.floor((notAfter.getTime() - Date.now()) / DAY_MS) : null,
+    daysLeft: notAfter ? daysLeft(notAfter.getTime(), Date.now()) : null,
   };
+}
+
+/** The facts once the peer's certificate has arrived, else null. */
+function receivedFacts(socket: TLSSocket): TlsFacts | null {
+  return socket.getPeerCertificate()?.raw ? tlsFacts(socket) : null;
 }
 
 export async function handshake(
@@ -66,6 +80,16 @@ export async function handshake(
     key: files.key,
     rejectUnauthorized: !insecure,
   });
+  // Node destroys a socket whose certificate it rejects before any event reaches us, and the
+  // certificate goes with it. 'keylog' fires during the handshake once the certificate is in
+  // (TLS 1.2: the master secret; TLS 1.3: after the server's Finished), so the facts are taken
+  // there; the key line itself is ignored.
+  let facts: TlsFacts | null = null;
+  const capture = () => {
+    facts = receivedFacts(secure);
+    if (facts) secure.off("keylog", capture);
+  };
+  secure.on("keylog", capture);
   const done = new Promise<TLSSocket>((resolve, reject) => {
     secure.once("secureConnect", () => resolve(secure));
     secure.once("error", (err) => reject(new RunFault(608, `TLS handshake with ${name} failed: ${describeError(err)}`, step)));
@@ -75,6 +99,7 @@ export async function handshake(
     return await within(done, [limit, task], () => secure.destroy());
   } catch (err) {
     secure.destroy();
+    if (err instanceof RunFault && facts) err.tls = facts;
     throw err;
   }
 }

@@ -1,10 +1,16 @@
-// Reads task files: one file, or every *.json file in a directory.
+// Reads task files: one file, or every *.json file in a directory. A file's size and its
+// nesting are bounded before it is parsed, so no input can exhaust memory or the stack.
 
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
 import { taskSchema, type TaskSpec } from "./schema.js";
+
+/** A task file is configuration: a few kilobytes, rarely more. */
+export const MAX_TASK_FILE_BYTES = 1 << 20;
+/** A task nests three levels deep; far deeper is not a task, and would overflow the stack in validation. */
+export const MAX_NESTING = 64;
 
 export interface LoadedTask {
   file: string;
@@ -27,7 +33,26 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   return `${field}: ${issue.message}${shown}`;
 }
 
+/** The offset where arrays and objects nest deeper than `limit` (outside strings), or -1. */
+function tooDeepAt(text: string, limit: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++; // the escaped character cannot end the string
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "[" || c === "{") {
+      if (++depth > limit) return i;
+    } else if (c === "]" || c === "}") depth--;
+  }
+  return -1;
+}
+
 export function parseTask(file: string, text: string): TaskSpec {
+  const deep = tooDeepAt(text, MAX_NESTING);
+  if (deep >= 0) throw ConfigError.in(file, [`nesting deeper than ${MAX_NESTING} levels of objects and arrays (at character ${deep + 1})`]);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -39,13 +64,28 @@ export function parseTask(file: string, text: string): TaskSpec {
   return parsed.data;
 }
 
-export function loadTaskFile(file: string): LoadedTask {
-  let text: string;
+/** The file's text, or null when it holds more than MAX_TASK_FILE_BYTES (reads no further). */
+function readBounded(file: string): string | null {
+  const fd = openSync(file, "r");
   try {
-    text = readFileSync(file, "utf8");
+    const buf = Buffer.allocUnsafe(MAX_TASK_FILE_BYTES + 1);
+    let length = 0;
+    let n: number;
+    while (length < buf.length && (n = readSync(fd, buf, length, buf.length - length, null)) > 0) length += n;
+    return length > MAX_TASK_FILE_BYTES ? null : buf.toString("utf8", 0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function loadTaskFile(file: string): LoadedTask {
+  let text: string | null;
+  try {
+    text = readBounded(file);
   } catch (err) {
     throw ConfigError.in(file, [`cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
   }
+  if (text === null) throw ConfigError.in(file, [`larger than ${MAX_TASK_FILE_BYTES >> 20} MiB, the most a task file may hold`]);
   return { file, spec: parseTask(file, text) };
 }
 
