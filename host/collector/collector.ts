@@ -7,9 +7,9 @@ import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import type { MqttClient } from "mqtt";
 import { parseHostPort } from "./address.js";
-import { startEmbeddedBroker, type EmbeddedBroker } from "./broker.js";
+import { createEmbeddedBroker, type EmbeddedBroker } from "./broker.js";
 import { createHttp } from "./http.js";
-import { startIngest } from "./ingest.js";
+import { rejectionLogger, startIngest } from "./ingest.js";
 import { CollectorMetrics } from "./metrics.js";
 import { Store } from "./store.js";
 
@@ -53,16 +53,27 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   let broker: EmbeddedBroker | undefined;
   let ingest: MqttClient | undefined;
   try {
-    if (!opts.broker) broker = await startEmbeddedBroker(opts.mqttListen ?? "127.0.0.1:1883");
-    const brokerUrl = opts.broker ?? broker!.url;
+    const mqttListen = opts.mqttListen ?? "127.0.0.1:1883";
+    if (!opts.broker) {
+      const logOversize = rejectionLogger(log);
+      broker = await createEmbeddedBroker({
+        onOversize: (declared, remote) => {
+          metrics.reject("too_large");
+          logOversize("too_large", `connection from ${remote}`, `a ${declared}-byte packet; connection closed`);
+        },
+      });
+    }
     // The same database always subscribes as the same client, so the broker's queue for it survives restarts.
     const clientId = `catprobe-collector-${createHash("sha256").update(resolve(opts.db)).digest("hex").slice(0, 12)}`;
     ingest = await startIngest({
-      brokerUrl, clientId, store, metrics, shareGroup: opts.shareGroup,
+      brokerUrl: opts.broker ?? `embedded broker on ${mqttListen}`, stream: broker?.connectLocal,
+      clientId, store, metrics, shareGroup: opts.shareGroup,
       protocolVersion: opts.broker ? opts.protocolVersion ?? 5 : 4,
       username: opts.username, password: opts.password, ca: opts.ca,
       onStored: (n) => events.stored(n), log,
     });
+    // Subscribed: only now may probes reach the embedded broker.
+    const brokerUrl = opts.broker ?? await broker!.listen(mqttListen);
     const { host, port } = parseHostPort(opts.http ?? "127.0.0.1:8080", "--http");
     server.listen(port, host);
     await once(server, "listening").catch((err: Error) => {

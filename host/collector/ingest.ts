@@ -3,18 +3,23 @@
 // after its records are committed — so a collector killed at any moment loses nothing the
 // broker considers delivered.
 
-import mqtt, { type MqttClient } from "mqtt";
+import type { Duplex } from "node:stream";
+import mqtt, { MqttClient, type IClientOptions } from "mqtt";
+import { printable } from "../text/printable.js";
+import { MAX_PACKET_BYTES } from "../wire/record.js";
+import { DROPPED_FILTER, RESULTS_FILTER, parseDroppedTopic } from "../wire/topics.js";
 import type { CollectorMetrics } from "./metrics.js";
-import { parseMessage, type StoredRecord } from "./record.js";
+import { parseMessage, type RejectReason, type StoredRecord } from "./record.js";
 import type { Store } from "./store.js";
 
-export const RESULTS_TOPIC = "catprobe/v1/results/+/+";
-export const DROPPED_TOPIC = "catprobe/v1/dropped/+";
 /** Records committed in one transaction at most. */
 const MAX_BATCH_RECORDS = 2000;
 
 export interface IngestOptions {
+  /** the broker's URL, for the log and for connecting unless `stream` is given */
   brokerUrl: string;
+  /** a connection to a broker in this process (the embedded one), instead of the URL */
+  stream?: () => Duplex;
   /** fixed, so the broker keeps the session (and queues results) while the collector is away */
   clientId: string;
   /** subscribe as `$share/<group>/…` so several collectors split the load */
@@ -25,7 +30,8 @@ export interface IngestOptions {
   ca?: Buffer;
   /** 4 (MQTT 3.1.1, the default; the embedded broker speaks only this) or 5, which lets the
    * collector ask the broker for up to 1000 unacknowledged messages in flight instead of its
-   * v3 default (Mosquitto: 20), so batches are not starved while their commit is pending */
+   * v3 default (Mosquitto: 20), so batches are not starved while their commit is pending, and
+   * for no packet over MAX_PACKET_BYTES */
   protocolVersion?: 4 | 5;
   store: Store;
   metrics: CollectorMetrics;
@@ -35,31 +41,58 @@ export interface IngestOptions {
 }
 
 /** Logs the first rejections of each reason, then every thousandth: bad input cannot flood the log. */
-function rejectionLogger(log: (line: string) => void) {
+export function rejectionLogger(log: (line: string) => void) {
   const seen = new Map<string, number>();
   return (reason: string, topic: string, detail: string) => {
     const n = (seen.get(reason) ?? 0) + 1;
     seen.set(reason, n);
-    if (n <= 5 || n % 1000 === 0) log(`rejected (${reason}, #${n}) on ${topic.slice(0, 120)}: ${detail.slice(0, 200)}`);
+    if (n <= 5 || n % 1000 === 0) log(`rejected (${reason}, #${n}) on ${printable(topic, 120)}: ${printable(detail)}`);
   };
 }
 
-export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
-  const log = opts.log ?? (() => {});
-  const logReject = rejectionLogger(log);
-  const client = mqtt.connect(opts.brokerUrl, {
+type SendPacket = (packet: { cmd: string }, cb?: () => void, ...rest: unknown[]) => void;
+
+/**
+ * mqtt.js sends a QoS 1 PUBACK through its internal `_sendPacket` right after handleMessage's
+ * callback, and offers no documented way to hold it without stalling the packets behind it.
+ * mqtt is pinned; this fails at start if that method is gone, and test/collector/ack.test.ts
+ * fails if a PUBACK ever leaves before its batch is committed.
+ */
+function internalSendPacket(client: MqttClient): { get: SendPacket; set(f: SendPacket): void } {
+  const internals = client as unknown as { _sendPacket: SendPacket };
+  if (typeof internals._sendPacket !== "function") {
+    throw new Error("this mqtt.js version has no _sendPacket: acknowledge-after-commit cannot be guaranteed");
+  }
+  return { get: internals._sendPacket.bind(client), set: (f) => (internals._sendPacket = f) };
+}
+
+function connect(opts: IngestOptions): MqttClient {
+  const options: IClientOptions = {
     clientId: opts.clientId,
     clean: false,
     protocolVersion: opts.protocolVersion ?? 4, // aedes speaks 3.1.1 only
     // v5 ends a session at disconnect unless told otherwise: keep it, so results queue while away
-    properties: opts.protocolVersion === 5 ? { receiveMaximum: 1000, sessionExpiryInterval: 0xffffffff } : undefined,
+    properties: opts.protocolVersion === 5
+      ? { receiveMaximum: 1000, sessionExpiryInterval: 0xffffffff, maximumPacketSize: MAX_PACKET_BYTES }
+      : undefined,
     reconnectPeriod: 500,
     username: opts.username,
     password: opts.password,
     ca: opts.ca,
     resubscribe: true,
-  });
-  client.on("error", (err) => log(`mqtt: ${err.message}`));
+  };
+  return opts.stream ? new MqttClient(opts.stream, options) : mqtt.connect(opts.brokerUrl, options);
+}
+
+export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
+  const log = opts.log ?? (() => {});
+  const logReject = rejectionLogger(log);
+  const reject = (reason: RejectReason, topic: string, detail: string) => {
+    opts.metrics.reject(reason);
+    logReject(reason, topic, detail);
+  };
+  const client = connect(opts);
+  client.on("error", (err) => log(`mqtt: ${printable(err.message)}`));
   client.on("reconnect", () => log("mqtt: reconnecting"));
 
   // Messages are validated as they arrive and their records committed in batches: one
@@ -85,27 +118,26 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
       client.stream?.destroy();
       return;
     }
-    const now = Date.now();
-    for (const r of added) opts.metrics.stored(r, now);
+    opts.metrics.storedBatch(added, Date.now());
     opts.metrics.duplicate(records.length - added.length);
     for (const ack of acks) ack();
     if (added.length) opts.onStored?.(added.length);
   };
 
+  const acceptDropped = (probe: string, topic: string, payload: Buffer) => {
+    const report = JSON.parse(payload.toString()) as { probe?: unknown; total?: unknown };
+    if (report.probe !== probe) return reject("topic_mismatch", topic, `report for ${String(report.probe)} on the topic of ${probe}`);
+    if (!Number.isSafeInteger(report.total) || (report.total as number) < 0) {
+      return reject("bad_record", topic, `total: expected a whole count, got ${String(report.total).slice(0, 32)}`);
+    }
+    opts.metrics.droppedByProbes(opts.store.setDropped(probe, report.total as number));
+  };
+
   const accept = (topic: string, payload: Buffer) => {
-    if (topic.startsWith("catprobe/v1/dropped/")) {
-      const report = JSON.parse(payload.toString()) as { probe?: unknown; total?: unknown };
-      if (typeof report.probe === "string" && Number.isInteger(report.total)) {
-        opts.store.setDropped(report.probe, report.total as number);
-        opts.metrics.droppedByProbes(report.total as number);
-      }
-      return;
-    }
+    const droppedBy = parseDroppedTopic(topic);
+    if (droppedBy) return acceptDropped(droppedBy, topic, payload);
     const { records, rejected } = parseMessage(topic, payload);
-    for (const r of rejected) {
-      opts.metrics.reject(r.reason);
-      logReject(r.reason, topic, r.detail);
-    }
+    for (const r of rejected) reject(r.reason, topic, r.detail);
     for (const r of records) batch.push(r);
   };
 
@@ -115,8 +147,7 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
       accept(packet.topic, payload);
     } catch (err) {
       // A message that cannot be handled must not stall the session: count it, acknowledge it.
-      opts.metrics.reject("bad_record");
-      logReject("bad_record", packet.topic, (err as Error).message);
+      reject("bad_record", packet.topic, (err as Error).message);
     }
     if (!flushScheduled) {
       flushScheduled = true;
@@ -126,23 +157,21 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     if (batch.length >= MAX_BATCH_RECORDS) flush();
   };
 
-  // mqtt.js sends a QoS 1 PUBACK through _sendPacket right after handleMessage's callback; hold
-  // it until the batch it belongs to is committed. (mqtt is pinned: this is internal API.)
-  const internals = client as unknown as { _sendPacket(packet: { cmd: string }, cb?: () => void, ...rest: unknown[]): void };
-  const sendPacket = internals._sendPacket.bind(client);
-  internals._sendPacket = (packet, cb, ...rest) => {
-    if (packet.cmd !== "puback" || !flushScheduled) return sendPacket(packet, cb, ...rest);
-    heldAcks.push(() => sendPacket(packet, undefined, ...rest));
+  const sendPacket = internalSendPacket(client);
+  const send = sendPacket.get;
+  sendPacket.set((packet, cb, ...rest) => {
+    if (packet.cmd !== "puback" || !flushScheduled) return send(packet, cb, ...rest);
+    heldAcks.push(() => send(packet, undefined, ...rest));
     cb?.(); // processing continues; the acknowledgement itself goes out after the commit
-  };
+  });
 
   const prefix = opts.shareGroup ? `$share/${opts.shareGroup}/` : "";
-  const topics = { [prefix + RESULTS_TOPIC]: { qos: 1 as const }, [prefix + DROPPED_TOPIC]: { qos: 1 as const } };
-  // Started once the first subscription is in place, so nothing published afterwards is missed.
+  const topics = { [prefix + RESULTS_FILTER]: { qos: 1 as const }, [prefix + DROPPED_FILTER]: { qos: 1 as const } };
+  // Resolves once the subscription is in place, so nothing published afterwards is missed.
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => {
       client.end(true);
-      reject(new Error(`cannot connect to MQTT broker ${opts.brokerUrl}: ${err.message}`));
+      reject(new Error(`cannot connect to MQTT broker ${opts.brokerUrl}: ${printable(err.message)}`));
     };
     client.once("error", fail);
     client.once("connect", (connack) => {

@@ -36,14 +36,26 @@ export class CollectorMetrics {
     this.duplicates.inc(0);
   }
 
-  stored(record: StoredRecord, now: number): void {
-    let task = record.task;
-    if (!this.tasks.has(task)) {
-      if (this.tasks.size >= MAX_TASK_LABELS) task = "_other";
-      else this.tasks.add(task);
+  /** Counts a committed batch: one increment per task and code, one lag sample per result. */
+  storedBatch(records: StoredRecord[], now: number): void {
+    const byKey = new Map<string, { task: string; code: string; n: number }>();
+    for (const record of records) {
+      const task = this.taskLabel(record.task);
+      const code = record.code === null ? "ok" : String(record.code);
+      const key = `${task}/${code}`;
+      const entry = byKey.get(key);
+      if (entry) entry.n++;
+      else byKey.set(key, { task, code, n: 1 });
+      this.lag.observe(Math.max(0, (now - record.ts) / 1000));
     }
-    this.results.inc({ task, code: record.code === null ? "ok" : String(record.code) });
-    this.lag.observe(Math.max(0, (now - record.ts) / 1000));
+    for (const { task, code, n } of byKey.values()) this.results.inc({ task, code }, n);
+  }
+
+  private taskLabel(task: string): string {
+    if (this.tasks.has(task)) return task;
+    if (this.tasks.size >= MAX_TASK_LABELS) return "_other";
+    this.tasks.add(task);
+    return task;
   }
 
   duplicate(n: number): void {
@@ -54,6 +66,7 @@ export class CollectorMetrics {
     this.rejected.inc({ reason });
   }
 
+  /** `n`: how much a probe's reported running total grew. */
   droppedByProbes(n: number): void {
     if (n > 0) this.dropped.inc(n);
   }

@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS results (
   probe TEXT NOT NULL, task TEXT NOT NULL, ts INTEGER NOT NULL,
   code INTEGER, step INTEGER, message TEXT,
   dns_ms REAL, connect_ms REAL, tls_ms REAL, send_ms REAL, first_byte_ms REAL, receive_ms REAL, total_ms REAL NOT NULL,
-  bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, stored_at INTEGER NOT NULL
+  bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, stored_at INTEGER NOT NULL,
+  labels TEXT, tls TEXT -- JSON, or NULL when the record had none
 );
 CREATE INDEX IF NOT EXISTS results_ts ON results (ts);
 -- code 0 counts successes, so that one table answers totals and failures alike
@@ -44,8 +45,9 @@ export class Store {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("cache_size = -65536"); // 64 MiB of pages: indexes stay in memory while ingesting
     this.db.exec(SCHEMA);
+    this.migrate();
     this.insertResult = this.db.prepare(
-      `INSERT OR IGNORE INTO results VALUES (${Array(17).fill("?").join(", ")})`);
+      `INSERT OR IGNORE INTO results VALUES (${Array(19).fill("?").join(", ")})`);
     this.countMinute = this.db.prepare(`INSERT INTO minutes VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (minute, task, probe, code) DO UPDATE SET n = n + excluded.n`);
     this.countHour = this.db.prepare(`INSERT INTO hours VALUES (?, ?, ?, ?)
@@ -60,7 +62,8 @@ export class Store {
         const t = r.timings;
         // In the column order of the table.
         const { changes } = this.insertResult.run(r.id, r.probe, r.task, r.ts, r.code, r.step, r.message,
-          t.dnsMs, t.connectMs, t.tlsMs, t.sendMs, t.firstByteMs, t.receiveMs, t.totalMs, r.bytesSent, r.bytesReceived, storedAt);
+          t.dnsMs, t.connectMs, t.tlsMs, t.sendMs, t.firstByteMs, t.receiveMs, t.totalMs, r.bytesSent, r.bytesReceived, storedAt,
+          r.labels ? JSON.stringify(r.labels) : null, r.tls ? JSON.stringify(r.tls) : null);
         if (changes === 0) continue; // seen before: QoS 1 re-delivery
         const minute = Math.floor(r.ts / MINUTE_MS);
         const hour = Math.floor(r.ts / HOUR_MS);
@@ -81,16 +84,30 @@ export class Store {
     });
   }
 
+  /** Databases made before results kept labels and TLS facts get the two columns. */
+  private migrate(): void {
+    const columns = new Set((this.db.prepare("PRAGMA table_info(results)").all() as { name: string }[]).map((c) => c.name));
+    for (const column of ["labels", "tls"]) {
+      if (!columns.has(column)) this.db.exec(`ALTER TABLE results ADD COLUMN ${column} TEXT`);
+    }
+  }
+
   /** Stores the records in one transaction; returns those that were new (not duplicates). */
   add(records: StoredRecord[]): StoredRecord[] {
     return records.length ? this.insertMany(records) : [];
   }
 
-  /** A probe's report of results it had to drop from a full spool (a running total). */
-  setDropped(probe: string, total: number): void {
+  /**
+   * A probe's report of results it had to drop from a full spool: a running total, so the
+   * highest reported value is kept, never a sum. Returns how much the kept total grew.
+   */
+  setDropped(probe: string, total: number): number {
+    const before = (this.db.prepare("SELECT total FROM dropped WHERE probe = ?").get(probe) as { total: number } | undefined)
+      ?.total ?? 0;
     this.db.prepare(`INSERT INTO dropped VALUES (?, ?, ?)
       ON CONFLICT (probe) DO UPDATE SET total = max(total, excluded.total), reported_at = excluded.reported_at`)
       .run(probe, total, Date.now());
+    return Math.max(0, total - before);
   }
 
   droppedByProbe(): { probe: string; total: number }[] {

@@ -9,6 +9,8 @@
 
 import mqtt, { type MqttClient } from "mqtt";
 import type { ResultRecord } from "../probe/result.js";
+import { MAX_MESSAGE_BYTES, fitRecord } from "../wire/record.js";
+import { droppedTopic, resultTopic, statusTopic } from "../wire/topics.js";
 import type { Spool, SpoolEntry } from "./spool.js";
 
 export interface PublisherOptions {
@@ -22,16 +24,32 @@ export interface PublisherOptions {
   ca?: Buffer;
   /** 4 (MQTT 3.1.1, default: every broker, aedes included) or 5 */
   protocolVersion?: 4 | 5;
-  /** results per message at most; more than 1 sends JSON arrays (default 1) */
+  /** results per message at most; more than 1 sends JSON arrays, one per task (default 1) */
   batch?: number;
   /** messages awaiting PUBACK at most (default 32) */
   inflight?: number;
   log?: (line: string) => void;
 }
 
-export const resultTopic = (probe: string, task: string) => `catprobe/v1/results/${probe}/${task}`;
-export const statusTopic = (probe: string) => `catprobe/v1/status/${probe}`;
-export const droppedTopic = (probe: string) => `catprobe/v1/dropped/${probe}`;
+/**
+ * Splits spooled entries into messages: one per topic (a batch holds one task's results), each
+ * within MAX_MESSAGE_BYTES. Entries of a topic keep their order.
+ */
+export function batches(entries: SpoolEntry[]): SpoolEntry[][] {
+  const open = new Map<string, { entries: SpoolEntry[]; bytes: number }>();
+  const out: SpoolEntry[][] = [];
+  for (const e of entries) {
+    let batch = open.get(e.topic);
+    if (!batch || batch.bytes + e.bytes + 1 > MAX_MESSAGE_BYTES) {
+      batch = { entries: [], bytes: 2 }; // the brackets of the JSON array
+      open.set(e.topic, batch);
+      out.push(batch.entries);
+    }
+    batch.entries.push(e);
+    batch.bytes += e.bytes + 1;
+  }
+  return out;
+}
 
 export class Publisher {
   private readonly client: MqttClient;
@@ -71,7 +89,9 @@ export class Publisher {
 
   /** Spools the result, then sends it when the broker can take it. */
   publish(record: ResultRecord): void {
-    this.spool.append(resultTopic(record.probe, record.task), JSON.stringify(record));
+    // Shortened (message, labels) to fit a message and the spool: a result is never refused whole.
+    const json = fitRecord(record, Math.min(MAX_MESSAGE_BYTES, this.spool.maxBytes));
+    this.spool.append(resultTopic(record.probe, record.task), json);
     this.pump();
   }
 
@@ -121,12 +141,9 @@ export class Publisher {
     while (this.connected && this.pendingMessages < this.maxInflight) {
       const entries = this.spool.next(this.cursor, this.batch);
       if (entries.length === 0) break;
-      // A batch holds consecutive results of one topic (one task).
-      let n = 1;
-      while (n < entries.length && entries[n].topic === entries[0].topic) n++;
-      const group = entries.slice(0, n);
-      this.send(group);
-      this.cursor = group[group.length - 1].seq;
+      this.cursor = entries[entries.length - 1].seq;
+      if (this.batch === 1) this.send(entries);
+      else for (const group of batches(entries)) this.send(group);
     }
     if (this.spool.size === 0) {
       const waiters = this.drainWaiters;

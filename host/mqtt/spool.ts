@@ -10,6 +10,8 @@ export interface SpoolEntry {
   seq: number;
   topic: string;
   payload: string;
+  /** UTF-8 bytes of the payload */
+  bytes: number;
 }
 
 /** UTF-8 bytes of a payload column: SQLite's length() of text counts characters, not bytes. */
@@ -41,7 +43,7 @@ export class Spool {
     this.count = stats.n;
     this.bytesUsed = stats.bytes;
     this.insert = this.db.prepare("INSERT INTO entries (topic, payload) VALUES (?, ?)");
-    this.oldest = this.db.prepare("SELECT seq, topic, payload FROM entries WHERE seq > ? ORDER BY seq LIMIT ?");
+    this.oldest = this.db.prepare(`SELECT seq, topic, payload, ${bytesOf} AS bytes FROM entries WHERE seq > ? ORDER BY seq LIMIT ?`);
     this.remove = this.db.prepare(`DELETE FROM entries WHERE seq = ? RETURNING ${bytesOf} AS bytes`);
     const victims = this.db.prepare(`SELECT seq, ${bytesOf} AS bytes FROM entries ORDER BY seq LIMIT 256`);
     const drop = this.db.prepare("DELETE FROM entries WHERE seq = ?");

@@ -11,6 +11,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
 import { REJECT_REASONS } from "../../host/collector/record.js";
+import { MAX_MESSAGE_BYTES } from "../../host/wire/record.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { many, record } from "../helpers/records.js";
 import { until } from "../helpers/until.js";
@@ -49,12 +50,16 @@ for (const broker of ["aedes", "mosquitto"] as const) {
         [topic("p1", "t1"), "[]", "empty_batch"],
         [topic("p1", "t1"), JSON.stringify({ ...record("p1", "t1", now, 607), v: 2 }), "bad_record"],
         [topic("p1", "t1"), JSON.stringify({ ...record("p1", "t1", now, 607), timings: "fast" }), "bad_record"],
+        // never pruned, and they would skew the lag histogram
+        [topic("p1", "t1"), JSON.stringify(record("p1", "t1", 0, 607)), "bad_record"],
+        [topic("p1", "t1"), JSON.stringify(record("p1", "t1", 2 ** 53 - 1, 607)), "bad_record"],
+        [topic("p1", "t1"), JSON.stringify(record("p1", "t1", now + 2 * 86_400_000, 607)), "bad_record"],
         [topic("p1", "t1"), JSON.stringify(record("p1", "t1", now, 612)), "bad_code"],
         [topic("p1", "t1"), JSON.stringify({ ...record("p1", "t1", now, null), code: 607 }), "bad_code"],
         [topic("p2", "t1"), good(), "topic_mismatch"],
         [topic("p1", "t2"), good(), "topic_mismatch"],
         ["catprobe/v1/results/bad probe/t1", good(), "bad_topic"],
-        [topic("p1", "t1"), Buffer.alloc(1100 * 1024, 0x20), "too_large"],
+        [topic("p1", "t1"), Buffer.alloc(MAX_MESSAGE_BYTES + 100, 0x20), "too_large"],
         [topic("p1", "t1"), JSON.stringify(many(1001, "p1", "t1", now, 601)), "batch_too_large"],
       ];
       const before = await total(collector);

@@ -1,0 +1,183 @@
+// What the collector takes from the wire, and what it refuses: packets over the size limit (the
+// embedded broker closes the connection at the header; an external broker is asked not to send
+// them), dropped-result reports (running totals, never summed; forged ones refused), records
+// without the timings a device does not measure, labels and TLS facts kept, log lines free of
+// control characters, and a start under load that loses nothing.
+
+import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { promisify } from "node:util";
+import { join } from "node:path";
+import mqtt, { type MqttClient } from "mqtt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCollector, type Collector } from "../../host/collector/collector.js";
+import { MAX_MESSAGE_BYTES } from "../../host/wire/record.js";
+import { resultTopic, droppedTopic } from "../../host/wire/topics.js";
+import { Mosquitto } from "../helpers/mosquitto.js";
+import { record } from "../helpers/records.js";
+import { closedPort } from "../helpers/tcp.js";
+import { until } from "../helpers/until.js";
+
+const dbFile = () => join(mkdtempSync(join(tmpdir(), "catprobe-limits-")), "c.db");
+
+const storedCount = (c: Collector, probe: string) =>
+  (c.store.db.prepare("SELECT count(*) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
+
+/** The MQTT variable byte integer. */
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return Buffer.from(out);
+}
+
+const utf8Field = (s: string) => Buffer.concat([Buffer.from([s.length >> 8, s.length & 0xff]), Buffer.from(s)]);
+
+/**
+ * A raw MQTT 3.1.1 client that declares a PUBLISH of `declared` bytes and streams its body until
+ * the broker closes the connection; resolves with the body bytes written by then.
+ */
+function publishHuge(port: number, declared: number): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from("MQTT"), Buffer.from([4, 2, 0, 60]), utf8Field("huge-sender")]);
+    let written = 0;
+    let closed = false;
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      closed = true;
+      resolve(written);
+    });
+    socket.once("data", () => { // CONNACK
+      const topic = utf8Field(resultTopic("p-huge", "t"));
+      socket.write(Buffer.concat([Buffer.from([0x30]), varint(topic.length + declared), topic]));
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => {
+        while (!closed && written < declared) {
+          written += chunk.length;
+          if (!socket.write(chunk)) return void socket.once("drain", pump);
+        }
+      };
+      pump();
+    });
+    socket.write(Buffer.concat([Buffer.from([0x10]), varint(body.length), body]));
+  });
+}
+
+describe("on the embedded broker", () => {
+  let collector: Collector;
+  let client: MqttClient;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    collector = await startCollector({
+      mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: dbFile(), log: (line) => logged.push(line),
+    });
+    client = await mqtt.connectAsync(collector.brokerUrl, { protocolVersion: 4, clientId: "limits-test" });
+  });
+  afterAll(async () => {
+    await client?.endAsync();
+    await collector?.close();
+  });
+
+  it("closes a connection at the header of a packet over the limit, before reading its body", async () => {
+    const port = Number(new URL(collector.brokerUrl).port);
+    const written = await publishHuge(port, 100 << 20);
+    expect(written).toBeLessThan(16 << 20); // closed long before 100 MiB were taken in
+    expect(await collector.metrics.rejectedCount("too_large")).toBe(1);
+    // others carry on
+    await client.publishAsync(resultTopic("p-huge", "t"), JSON.stringify(record("p-huge", "t", Date.now(), null)), { qos: 1 });
+    await until(() => storedCount(collector, "p-huge") === 1, "the next result");
+  });
+
+  it("keeps the highest dropped total of a probe, never a sum, and refuses forged reports", async () => {
+    const report = (probe: string, total: unknown, on = probe) =>
+      client.publishAsync(droppedTopic(on), JSON.stringify({ probe, total }), { qos: 1 });
+    for (let i = 0; i < 4; i++) await report("edge-d", 77); // re-sent at every connect
+    await report("edge-d", 50); // an older report arriving late
+    await report("edge-d", 1e300);
+    await report("edge-d", 5000, "edge-other"); // a report about another probe
+    await report("edge-d", -3);
+    await until(async () => (await collector.metrics.rejectedCount("bad_record")) >= 2, "the forged reports");
+    expect(await collector.metrics.rejectedCount("topic_mismatch")).toBe(1);
+    const dropped = await (await fetch(`${collector.httpUrl}/api/dropped`)).json();
+    expect(dropped).toEqual([{ probe: "edge-d", total: 77 }]);
+    const metrics = await (await fetch(`${collector.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^catprobe_probe_dropped_results_total 77$/m);
+  });
+
+  it("stores records without the timings a device does not measure, and keeps labels and TLS facts", async () => {
+    const now = Date.now();
+    const bare = { ...record("edge-mcu", "t", now, 607), timings: { totalMs: 12.5 } };
+    const tls = { version: "TLSv1.3", subject: "mqtt.example", issuer: "Example CA", notAfter: "2027-01-01T00:00:00.000Z", daysLeft: 30 };
+    const rich = { ...record("edge-mcu", "t", now, null), labels: { site: "工厂-3", room: "B" }, tls };
+    await client.publishAsync(resultTopic("edge-mcu", "t"), JSON.stringify([bare, rich]), { qos: 1 });
+    await until(() => storedCount(collector, "edge-mcu") === 2, "both records");
+    const rows = collector.store.db.prepare("SELECT id, dns_ms, total_ms, labels, tls FROM results WHERE probe = 'edge-mcu'")
+      .all() as { id: string; dns_ms: number | null; total_ms: number; labels: string | null; tls: string | null }[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(byId.get(bare.id)).toMatchObject({ dns_ms: null, total_ms: 12.5, labels: null, tls: null });
+    expect(JSON.parse(byId.get(rich.id)!.labels!)).toEqual({ site: "工厂-3", room: "B" });
+    expect(JSON.parse(byId.get(rich.id)!.tls!)).toEqual(tls);
+  });
+
+  it("writes no control characters from the wire into its log", async () => {
+    const evil = "p1\u001b[2J\u001b]0;owned\u0007\r\nfake line\u202e";
+    await client.publishAsync(`catprobe/v1/results/${evil}/t`, "{}", { qos: 1 });
+    await client.publishAsync(resultTopic("p1", "t"), `{"v":1,"id":"\u001b[31mred","probe":"p1"}`, { qos: 1 });
+    await until(() => logged.filter((l) => l.startsWith("rejected")).length >= 2, "the rejections in the log");
+    for (const line of logged) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(logged.join("\n")).toContain("\\u001b[2J");
+  });
+});
+
+describe("through Mosquitto", () => {
+  it("asks the broker (MQTT 5) not to send packets over the limit", async () => {
+    const mosquitto = await Mosquitto.start();
+    const collector = await startCollector({ broker: mosquitto.url, http: "127.0.0.1:0", db: dbFile() });
+    const client = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 4, clientId: "limits-big" });
+    try {
+      await client.publishAsync(resultTopic("p-big", "t"), Buffer.alloc(2 * MAX_MESSAGE_BYTES, 0x20), { qos: 1 });
+      await client.publishAsync(resultTopic("p-big", "t"), JSON.stringify(record("p-big", "t", Date.now(), null)), { qos: 1 });
+      await until(() => storedCount(collector, "p-big") === 1, "the small result");
+      // Mosquitto did not deliver it: the collector would have read it whole and counted it
+      expect(await collector.metrics.rejectedCount("too_large")).toBe(0);
+    } finally {
+      await client.endAsync();
+      await collector.close();
+      await mosquitto.stop();
+    }
+  });
+});
+
+/** Eager publishers in their own processes (test/fixtures/eager-publisher.mjs); resolves with the acknowledged ids. */
+function eagerPublishers(port: number, clients: number, each: number): Promise<string[]> {
+  const now = Date.now();
+  return Promise.all(Array.from({ length: clients }, (_, c) => {
+    const records = Array.from({ length: each }, () => JSON.stringify(record("eager", "t", now, null)));
+    return promisify(execFile)(process.execPath,
+      ["test/fixtures/eager-publisher.mjs", String(port), `eager-${c}`, resultTopic("eager", "t"), ...records])
+      .then(({ stdout }) => stdout.split("\n").filter(Boolean));
+  })).then((ids) => ids.flat());
+}
+
+describe("a collector starting while probes publish", () => {
+  it("stores every result the embedded broker acknowledged, also those of its first moments", async () => {
+    const port = await closedPort();
+    const acked = eagerPublishers(port, 4, 10);
+    await new Promise((r) => setTimeout(r, 300)); // the clients are retrying
+    const collector = await startCollector({ mqttListen: `127.0.0.1:${port}`, http: "127.0.0.1:0", db: dbFile() });
+    try {
+      expect(await acked).toHaveLength(40);
+      await until(() => storedCount(collector, "eager") === 40, "40 stored");
+    } finally {
+      await collector.close();
+    }
+  });
+});
