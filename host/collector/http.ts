@@ -8,7 +8,7 @@ import { ERROR_CODES } from "../codes.js";
 import type { CollectorMetrics } from "./metrics.js";
 import { QueryError, parseWindow, summary, topErrors, type Filter } from "./stats.js";
 import type { Store } from "./store.js";
-import { ID_PATTERN } from "../task/schema.js";
+import { ID_PATTERN } from "../wire/id.js";
 
 const DASHBOARD = fileURLToPath(new URL("./dashboard.html", import.meta.url));
 /** Live clients at most; a new one takes the place of the oldest, so idle ones cannot lock out. */

@@ -5,18 +5,18 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { CorePool } from "../core/pool.js";
-import { Publisher } from "../mqtt/publisher.js";
+import { MIN_SPOOL_BYTES, Publisher } from "../mqtt/publisher.js";
 import { Spool } from "../mqtt/spool.js";
 import { makeRunnable } from "../probe/runner.js";
 import { runSchedules } from "../probe/schedule.js";
 import { loadTasks } from "../task/load.js";
-import { ID_PATTERN, ID_RULE } from "../task/schema.js";
+import { ID_PATTERN, ID_RULE } from "../wire/id.js";
 import { defaultProbeId } from "./run.js";
 import { UsageError } from "./usage.js";
 
-function positiveInt(value: string, flag: string, max: number): number {
+function wholeNumber(value: string, flag: string, max: number, min = 1): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag} ${value}: must be a whole number from 1 to ${max}`);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`${flag} ${value}: must be a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -46,13 +46,13 @@ export async function probe(args: string[]): Promise<number> {
   if (!ID_PATTERN.test(id)) throw new UsageError(`--probe ${JSON.stringify(id)}: must be ${ID_RULE}`);
   const pool = new CorePool();
   const tasks = loadTasks(positionals[0]).map((t) => makeRunnable(t, pool));
-  const spool = new Spool(values.spool ?? `catprobe-spool-${id}.db`, positiveInt(values["spool-bytes"]!, "--spool-bytes", 2 ** 40));
+  const spool = new Spool(values.spool ?? `catprobe-spool-${id}.db`, wholeNumber(values["spool-bytes"]!, "--spool-bytes", 2 ** 40, MIN_SPOOL_BYTES));
   const publisher = new Publisher({
     brokerUrl: values.broker, probe: id, spool,
     username: values.username, password: values.password ?? process.env.CATPROBE_MQTT_PASSWORD,
     ca: values.ca ? readFileSync(values.ca) : undefined,
     protocolVersion: values.mqtt5 ? 5 : 4,
-    batch: positiveInt(values.batch!, "--batch", 1000),
+    batch: wholeNumber(values.batch!, "--batch", 1000),
     log: (line) => console.error(`probe ${id}: ${line}`),
   });
   console.error(`probe ${id}: ${tasks.length} task${tasks.length === 1 ? "" : "s"}, publishing to ${values.broker}` +
@@ -64,14 +64,14 @@ export async function probe(args: string[]): Promise<number> {
   try {
     await runSchedules(tasks, {
       probe: id, pool, signal: abort.signal, forever: !values.once,
-      concurrency: positiveInt(values.concurrency!, "--concurrency", 10_000),
+      concurrency: wholeNumber(values.concurrency!, "--concurrency", 10_000),
       onResult: (r) => {
         publisher.publish(r);
         if (values.json) console.log(JSON.stringify(r));
       },
     });
     if (values.once && !abort.signal.aborted) {
-      await publisher.drain(positiveInt(values["drain-timeout"]!, "--drain-timeout", 86_400_000));
+      await publisher.drain(wholeNumber(values["drain-timeout"]!, "--drain-timeout", 86_400_000));
     }
     return 0;
   } finally {

@@ -10,7 +10,7 @@ import type { ResultRecord } from "../probe/result.js";
 import { makeRunnable } from "../probe/runner.js";
 import { runSchedules } from "../probe/schedule.js";
 import { loadTasks } from "../task/load.js";
-import { ID_PATTERN, ID_RULE } from "../task/schema.js";
+import { ID_PATTERN, ID_RULE } from "../wire/id.js";
 import { UsageError } from "./usage.js";
 
 /** This machine's name as a probe id: characters outside the id alphabet become '-'. */

@@ -31,6 +31,9 @@ export interface PublisherOptions {
   log?: (line: string) => void;
 }
 
+/** The smallest spool that holds one result with its texts shortened (a few hundred bytes). */
+export const MIN_SPOOL_BYTES = 4096;
+
 /**
  * Splits spooled entries into messages: one per topic (a batch holds one task's results), each
  * within MAX_MESSAGE_BYTES. Entries of a topic keep their order.
@@ -67,6 +70,7 @@ export class Publisher {
   private readonly log: (line: string) => void;
 
   constructor(private readonly opts: PublisherOptions) {
+    if (opts.spool.maxBytes < MIN_SPOOL_BYTES) throw new RangeError(`a spool needs ${MIN_SPOOL_BYTES} bytes at least`);
     this.spool = opts.spool;
     this.batch = Math.max(1, opts.batch ?? 1);
     this.maxInflight = Math.max(1, opts.inflight ?? 32);

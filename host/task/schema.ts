@@ -3,9 +3,9 @@
 
 import { isIP } from "node:net";
 import { z } from "zod";
+import { ID_PATTERN, ID_RULE } from "../wire/id.js";
+import { LIMITS } from "../wire/record.js";
 
-export const ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-export const ID_RULE = "1–64 characters of A-Z a-z 0-9 . _ -";
 
 const id = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 const ms = (fallback: number) => z.number().int().positive().max(24 * 3600 * 1000).default(fallback);
@@ -54,7 +54,9 @@ export const taskSchema = z.strictObject({
   steps: z.array(stepSchema).min(1, "needs at least one step"),
   count: z.number().int().min(1).max(1_000_000).default(1),
   intervalMs: z.number().int().min(0).max(24 * 3600 * 1000).default(60000),
-  labels: z.record(z.string(), z.string()).optional(),
+  // Values may be long: results carry them shortened to LIMITS.labelValue.
+  labels: z.record(z.string().min(1).max(LIMITS.labelKey), z.string())
+    .refine((l) => Object.keys(l).length <= LIMITS.labels, `at most ${LIMITS.labels} labels`).optional(),
 }).refine((t) => (t.target.cert === undefined) === (t.target.key === undefined), {
   message: "cert and key go together", path: ["target", "cert"],
 });

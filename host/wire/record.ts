@@ -36,48 +36,42 @@ export function shorten(s: string, max: number): string {
   return `${s.slice(0, end)}…`;
 }
 
-interface TextField {
-  value: string;
-  set(value: string): void;
-}
-
-/** The record's free-text fields, which may be shortened without changing what the run was. */
-function textFields(r: ResultRecord): TextField[] {
-  const fields: TextField[] = [];
-  if (r.message !== null) fields.push({ value: r.message, set: (v) => (r.message = v) });
-  for (const key of Object.keys(r.labels ?? {})) {
-    fields.push({ value: r.labels![key], set: (v) => (r.labels![key] = v) });
+/** A copy of the record with every free text within its limit and within `cap` characters. */
+function capped(r: ResultRecord, cap: number): ResultRecord {
+  const out: ResultRecord = { ...r, timings: { ...r.timings } };
+  const cut = (s: string, limit: number) => shorten(s, Math.min(limit, cap));
+  if (r.message !== null) out.message = cut(r.message, LIMITS.message);
+  if (r.labels) out.labels = Object.fromEntries(Object.entries(r.labels).map(([k, v]) => [k, cut(v, LIMITS.labelValue)]));
+  if (r.tls) {
+    out.tls = { ...r.tls };
+    if (r.tls.subject !== null) out.tls.subject = cut(r.tls.subject, LIMITS.tlsText);
+    if (r.tls.issuer !== null) out.tls.issuer = cut(r.tls.issuer, LIMITS.tlsText);
   }
-  const tls = r.tls;
-  if (tls) {
-    for (const key of ["subject", "issuer"] as const) {
-      const value = tls[key];
-      if (value !== null) fields.push({ value, set: (v) => (tls[key] = v) });
-    }
-  }
-  return fields;
+  return out;
 }
 
 /**
- * The record as JSON of at most `maxBytes` UTF-8 bytes, within LIMITS: `message`, `labels`
- * values and certificate names are shortened (longest first) until it fits. Throws only when
- * even empty texts do not fit, which a bound of a few KiB rules out.
+ * The record as JSON of at most `maxBytes` UTF-8 bytes, within LIMITS: when it is too large,
+ * `message`, `labels` values and certificate names are cut to the longest common length that
+ * fits (so the longest texts are shortened first). Throws only when even one-character texts do
+ * not fit, which a bound of a few KiB rules out.
  */
 export function fitRecord(record: ResultRecord, maxBytes: number): string {
-  const r: ResultRecord = structuredClone(record);
-  if (r.message !== null) r.message = shorten(r.message, LIMITS.message);
-  if (r.labels) for (const key of Object.keys(r.labels)) r.labels[key] = shorten(r.labels[key], LIMITS.labelValue);
-  if (r.tls) {
-    if (r.tls.subject !== null) r.tls.subject = shorten(r.tls.subject, LIMITS.tlsText);
-    if (r.tls.issuer !== null) r.tls.issuer = shorten(r.tls.issuer, LIMITS.tlsText);
+  const attempt = (cap: number) => {
+    const json = JSON.stringify(capped(record, cap));
+    return Buffer.byteLength(json) <= maxBytes ? json : null;
+  };
+  const whole = attempt(LIMITS.message);
+  if (whole) return whole;
+  let fits = 1; // binary search for the largest cap that fits
+  let best = attempt(fits);
+  if (!best) throw new Error(`result ${record.id} cannot be made to fit ${maxBytes} bytes`);
+  let tooLarge = LIMITS.message;
+  while (tooLarge - fits > 1) {
+    const mid = (fits + tooLarge) >> 1;
+    const json = attempt(mid);
+    if (json) [fits, best] = [mid, json];
+    else tooLarge = mid;
   }
-  for (;;) {
-    const json = JSON.stringify(r);
-    const excess = Buffer.byteLength(json) - maxBytes;
-    if (excess <= 0) return json;
-    const longest = textFields(r).reduce<TextField | null>((a, f) => (a && a.value.length >= f.value.length ? a : f), null);
-    if (!longest || longest.value.length <= 1) throw new Error(`result ${r.id} cannot be made to fit ${maxBytes} bytes`);
-    // Each character is at least one byte of JSON, and "…" three: this removes `excess` at least.
-    longest.set(shorten(longest.value, Math.max(1, longest.value.length - excess - 3)));
-  }
+  return best;
 }
