@@ -66,7 +66,7 @@ export function fitRecord(record: ResultRecord, maxBytes: number): string {
   let fits = 1; // binary search for the largest cap that fits
   let best = attempt(fits);
   if (!best) throw new Error(`result ${record.id} cannot be made to fit ${maxBytes} bytes`);
-  let tooLarge = LIMITS.message;
+  let tooLarge: number = LIMITS.message;
   while (tooLarge - fits > 1) {
     const mid = (fits + tooLarge) >> 1;
     const json = attempt(mid);
