@@ -14,6 +14,8 @@ import type { Store } from "./store.js";
 
 /** Records committed in one transaction at most. */
 const MAX_BATCH_RECORDS = 2000;
+/** Unacknowledged messages a v5 broker may send the collector (its default under v3: Mosquitto 20). */
+const RECEIVE_MAXIMUM = 1000;
 
 export interface IngestOptions {
   /** the broker's URL, for the log and for connecting unless `stream` is given */
@@ -73,7 +75,7 @@ function connect(opts: IngestOptions): MqttClient {
     protocolVersion: opts.protocolVersion ?? 4, // aedes speaks 3.1.1 only
     // v5 ends a session at disconnect unless told otherwise: keep it, so results queue while away
     properties: opts.protocolVersion === 5
-      ? { receiveMaximum: 1000, sessionExpiryInterval: 0xffffffff, maximumPacketSize: MAX_PACKET_BYTES }
+      ? { receiveMaximum: RECEIVE_MAXIMUM, sessionExpiryInterval: 0xffffffff, maximumPacketSize: MAX_PACKET_BYTES }
       : undefined,
     reconnectPeriod: 500,
     username: opts.username,
@@ -95,10 +97,14 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   client.on("error", (err) => log(`mqtt: ${printable(err.message)}`));
   client.on("reconnect", () => log("mqtt: reconnecting"));
 
-  // Messages are validated as they arrive and their records committed in batches: one
-  // transaction per burst (everything mqtt.js has parsed from the socket so far), or per
-  // MAX_BATCH_RECORDS. The PUBACK of each message is held back until its batch is committed,
-  // so the broker never hears "delivered" for a result that is not on disk yet.
+  // Messages are validated as they arrive and their records committed in batches. The PUBACK
+  // of each message is held back until its batch is committed, so the broker never hears
+  // "delivered" for a result that is not on disk yet. A commit costs about as much as a few
+  // hundred inserts, so batches should be large: under v5 the broker keeps sending while acks
+  // are held (up to RECEIVE_MAXIMUM), and a burst is gathered for `gatherMs`; under v3 a broker
+  // may hold back after 20 unacknowledged messages, so each burst (everything mqtt.js has
+  // parsed from the socket so far) is committed at once.
+  const gatherMs = opts.protocolVersion === 5 ? 5 : 0;
   let batch: StoredRecord[] = [];
   let heldAcks: (() => void)[] = [];
   let flushScheduled = false;
@@ -151,10 +157,11 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     }
     if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(flush);
+      if (gatherMs) setTimeout(flush, gatherMs);
+      else setImmediate(flush);
     }
     done(); // on to the next packet; its PUBACK waits for the flush (below)
-    if (batch.length >= MAX_BATCH_RECORDS) flush();
+    if (batch.length >= MAX_BATCH_RECORDS || heldAcks.length >= RECEIVE_MAXIMUM) flush();
   };
 
   const sendPacket = internalSendPacket(client);

@@ -13,7 +13,7 @@ import { record } from "../helpers/records.js";
 import type { Ratios } from "./harness.js";
 
 const MESSAGES = 20_000;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
 /** Publishes MESSAGES results (QoS 1) as fast as the broker takes them; resolves when all are acked. */
