@@ -107,3 +107,31 @@ describe("a result too large", () => {
     await expect(run).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--spool-bytes 1000: must be a whole number from 4096") });
   });
 });
+
+describe("non-ASCII results", () => {
+  it("fill the spool to its exact byte bound while the broker is away, and all arrive", async () => {
+    const port = await closedPort();
+    const spool = new Spool(join(dir, "non-ascii.db"), 150_000);
+    const publisher = new Publisher({ brokerUrl: `mqtt://127.0.0.1:${port}`, probe: "edge-zh", spool });
+    const now = Date.now();
+    // about 1,800 bytes each, 600 characters of label: 75 fit in 150,000 bytes
+    const made = Array.from({ length: 75 }, (_, i) => ({
+      ...record("edge-zh", "t", now + i, 607), address: null, message: "关键字 “+PONG” 未找到…", labels: { site: "上海-浦东".repeat(120) },
+    }));
+    for (const r of made) publisher.publish(r);
+    expect(spool.size).toBe(75);
+    expect(spool.dropped).toBe(0);
+    const collector = await startCollector({ mqttListen: `127.0.0.1:${port}`, http: "127.0.0.1:0", db: join(dir, "zh.db") });
+    try {
+      await publisher.drain(20_000);
+      await until(() => collector.store.db.prepare("SELECT count(*) AS n FROM results").pluck().get() === 75, "75 stored");
+      expect(new Set((collector.store.db.prepare("SELECT id FROM results").all() as { id: string }[]).map((r) => r.id)))
+        .toEqual(new Set(made.map((r) => r.id)));
+      console.log(`reliability: non-ASCII results, 150,000-byte spool, broker away: produced 75, stored 75, lost 0, duplicates 0`);
+    } finally {
+      await publisher.close();
+      spool.close();
+      await collector.close();
+    }
+  });
+});
