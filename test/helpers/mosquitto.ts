@@ -1,13 +1,39 @@
 // A real Mosquitto broker for tests: its own process, config and persistence in a temp dir, on
-// a free port, so a test can stop and restart it. Fails with an install hint when missing.
+// a free port, so a test can stop, kill and restart it. Fails with an install hint when missing.
+//
+// By default it runs the shipped configuration, docs/mosquitto/catprobe.conf, with only the
+// listener (this test's port on 127.0.0.1, plus its TLS and password lines), the persistence
+// directory and the log lines replaced; `config: "defaults"` runs Mosquitto's own defaults
+// instead (max_queued_messages 1000, autosave_interval 1800, no max_packet_size …).
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { refusedPort } from "../../simulator/servers/tcp.js";
+
+/** The Mosquitto configuration catprobe ships. */
+export const CATPROBE_CONF = fileURLToPath(new URL("../../docs/mosquitto/catprobe.conf", import.meta.url));
+
+/** The directives of a Mosquitto configuration text, in order, comments and blank lines left out. */
+export function directives(text: string): { name: string; value: string; line: number }[] {
+  return text.split("\n").flatMap((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith("#")) return [];
+    const [name, ...rest] = line.split(/\s+/);
+    return [{ name, value: rest.join(" "), line: i }];
+  });
+}
+
+/** The value of a directive given once in the shipped configuration (throws if absent). */
+export function shippedSetting(name: string): string {
+  const found = directives(readFileSync(CATPROBE_CONF, "utf8")).filter((d) => d.name === name);
+  if (found.length !== 1) throw new Error(`${CATPROBE_CONF}: expected one ${name}, found ${found.length}`);
+  return found[0].value;
+}
 
 export function mosquittoBinary(): string {
   const found = spawnSync("sh", ["-c", "command -v mosquitto || ls /usr/sbin/mosquitto 2>/dev/null"]).stdout.toString().trim().split("\n")[0];
@@ -28,12 +54,19 @@ export interface MosquittoOptions {
   tls?: { ca: string; cert: string; key: string };
   /** require these users (name → password) instead of allowing anonymous clients */
   users?: Record<string, string>;
+  /** "catprobe" (default): docs/mosquitto/catprobe.conf; "defaults": Mosquitto's own defaults,
+   * with only the listener, persistence (true, in the temp dir) and the log lines set */
+  config?: "catprobe" | "defaults";
 }
+
+const LOG_LINES = ["log_dest stderr", "log_type error", "log_type warning", "log_type notice"];
 
 export class Mosquitto {
   private child: ChildProcess | null = null;
   readonly dir = mkdtempSync(join(tmpdir(), "catprobe-mosquitto-"));
   readonly log: string[] = [];
+  /** the configuration file this broker runs */
+  readonly configFile = join(this.dir, "mosquitto.conf");
 
   private constructor(readonly port: number, readonly options: MosquittoOptions) {
     // Run as root, mosquitto drops to its own user, which must be able to read and write here.
@@ -42,23 +75,46 @@ export class Mosquitto {
       writeFileSync(join(this.dir, name), text, { mode: 0o644 });
       return join(this.dir, name);
     };
-    const tls = options.tls
-      ? [`cafile ${file("ca.pem", options.tls.ca)}`, `certfile ${file("cert.pem", options.tls.cert)}`,
-        `keyfile ${file("key.pem", options.tls.key)}`]
-      : [];
-    const auth = options.users ? ["allow_anonymous false", `password_file ${this.passwords(options.users)}`] : ["allow_anonymous true"];
-    writeFileSync(join(this.dir, "mosquitto.conf"), [
+    const listener = [
       `listener ${port} 127.0.0.1`,
-      ...tls,
-      ...auth,
-      "persistence true",
-      `persistence_location ${this.dir}/`,
-      "autosave_interval 1",
-      "max_queued_messages 100000",
-      "log_dest stdout",
-      "log_type error",
-      "log_type warning",
-    ].join("\n") + "\n");
+      ...(options.tls
+        ? [`cafile ${file("ca.pem", options.tls.ca)}`, `certfile ${file("cert.pem", options.tls.cert)}`,
+          `keyfile ${file("key.pem", options.tls.key)}`]
+        : []),
+    ];
+    const auth = options.users ? ["allow_anonymous false", `password_file ${this.passwords(options.users)}`] : ["allow_anonymous true"];
+    const persistence = `persistence_location ${this.dir}/`;
+    const lines = (options.config ?? "catprobe") === "defaults"
+      ? [...listener, ...auth, "persistence true", persistence, ...LOG_LINES]
+      : this.shipped(listener, auth, persistence);
+    writeFileSync(this.configFile, lines.join("\n") + "\n");
+  }
+
+  /** The shipped file with this broker's listener, authentication, persistence directory and log. */
+  private shipped(listener: string[], auth: string[], persistence: string): string[] {
+    const replaced = new Set<string>();
+    const out: string[] = [];
+    for (const d of directives(readFileSync(CATPROBE_CONF, "utf8"))) {
+      if (d.name === "listener") {
+        if (d.value !== "1883 127.0.0.1" || replaced.has("listener")) throw new Error(`${CATPROBE_CONF}:${d.line + 1}: expected one listener, 1883 127.0.0.1`);
+        out.push(...listener);
+      } else if (d.name === "allow_anonymous" || d.name === "password_file") {
+        if (!replaced.has("listener")) throw new Error(`${CATPROBE_CONF}:${d.line + 1}: ${d.name} before the listener`);
+        if (!replaced.has("auth")) out.push(...auth);
+        replaced.add("auth");
+      } else if (d.name === "persistence_location") {
+        out.push(persistence);
+      } else if (d.name.startsWith("log_")) {
+        continue;
+      } else {
+        out.push(`${d.name} ${d.value}`);
+      }
+      replaced.add(d.name === "allow_anonymous" || d.name === "password_file" ? "auth" : d.name);
+    }
+    for (const needed of ["listener", "auth", "persistence_location"]) {
+      if (!replaced.has(needed)) throw new Error(`${CATPROBE_CONF}: no ${needed === "auth" ? "allow_anonymous" : needed}`);
+    }
+    return [...out, ...LOG_LINES];
   }
 
   private passwords(users: Record<string, string>): string {
@@ -85,7 +141,7 @@ export class Mosquitto {
   /** Starts (again) on the same port with the same persistence; resolves once it accepts. */
   async restart(): Promise<void> {
     if (this.child) await this.stop();
-    const child = spawn(mosquittoBinary(), ["-c", join(this.dir, "mosquitto.conf")], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(mosquittoBinary(), ["-c", this.configFile], { stdio: ["ignore", "pipe", "pipe"] });
     child.stdout!.on("data", (d) => this.log.push(String(d)));
     child.stderr!.on("data", (d) => this.log.push(String(d)));
     this.child = child;
@@ -99,12 +155,22 @@ export class Mosquitto {
 
   /** Stops gracefully (SIGTERM), so the persistence file is written. */
   async stop(): Promise<void> {
+    await this.end("SIGTERM");
+  }
+
+  /** Kills it (SIGKILL): it keeps only what its last autosave wrote. */
+  async kill(): Promise<void> {
+    await this.end("SIGKILL");
+  }
+
+  private async end(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (!child) return;
     this.child = null;
-    if (child.exitCode === null) {
-      child.kill("SIGTERM");
-      await once(child, "exit");
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, "exit");
+      child.kill(signal);
+      await exited;
     }
   }
 }
