@@ -4,11 +4,11 @@
 // without the timings a device does not measure, labels and TLS facts kept, log lines free of
 // control characters, and a start under load that loses nothing.
 
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
-import { promisify } from "node:util";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +17,7 @@ import { MAX_MESSAGE_BYTES } from "../../host/wire/record.js";
 import { resultTopic, droppedTopic } from "../../host/wire/topics.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { record } from "../helpers/records.js";
+import { connectPacket, field, varint } from "../helpers/mqtt-wire.js";
 import { closedPort } from "../helpers/tcp.js";
 import { until } from "../helpers/until.js";
 
@@ -25,20 +26,6 @@ const dbFile = () => join(mkdtempSync(join(tmpdir(), "catprobe-limits-")), "c.db
 const storedCount = (c: Collector, probe: string) =>
   (c.store.db.prepare("SELECT count(*) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
 
-/** The MQTT variable byte integer. */
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-const utf8Field = (s: string) => Buffer.concat([Buffer.from([s.length >> 8, s.length & 0xff]), Buffer.from(s)]);
-
 /**
  * A raw MQTT 3.1.1 client that declares a PUBLISH of `declared` bytes and streams its body until
  * the broker closes the connection; resolves with the body bytes written by then.
@@ -46,7 +33,6 @@ const utf8Field = (s: string) => Buffer.concat([Buffer.from([s.length >> 8, s.le
 function publishHuge(port: number, declared: number): Promise<number> {
   return new Promise((resolve) => {
     const socket = connect(port, "127.0.0.1");
-    const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from("MQTT"), Buffer.from([4, 2, 0, 60]), utf8Field("huge-sender")]);
     let written = 0;
     let closed = false;
     socket.on("error", () => {});
@@ -55,7 +41,7 @@ function publishHuge(port: number, declared: number): Promise<number> {
       resolve(written);
     });
     socket.once("data", () => { // CONNACK
-      const topic = utf8Field(resultTopic("p-huge", "t"));
+      const topic = field(resultTopic("p-huge", "t"));
       socket.write(Buffer.concat([Buffer.from([0x30]), varint(topic.length + declared), topic]));
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       const pump = () => {
@@ -66,7 +52,7 @@ function publishHuge(port: number, declared: number): Promise<number> {
       };
       pump();
     });
-    socket.write(Buffer.concat([Buffer.from([0x10]), varint(body.length), body]));
+    socket.write(connectPacket("huge-sender"));
   });
 }
 
@@ -139,7 +125,8 @@ describe("on the embedded broker", () => {
 
 describe("through Mosquitto", () => {
   it("asks the broker (MQTT 5) not to send packets over the limit", async () => {
-    const mosquitto = await Mosquitto.start();
+    // Mosquitto's defaults: no packet limit of its own (the shipped configuration has one)
+    const mosquitto = await Mosquitto.start({ config: "defaults" });
     const collector = await startCollector({ broker: mosquitto.url, http: "127.0.0.1:0", db: dbFile() });
     const client = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 4, clientId: "limits-big" });
     try {
@@ -156,22 +143,27 @@ describe("through Mosquitto", () => {
   });
 });
 
-/** Eager publishers in their own processes (test/fixtures/eager-publisher.mjs); resolves with the acknowledged ids. */
-function eagerPublishers(port: number, clients: number, each: number): Promise<string[]> {
+/** Eager publishers in their own processes (test/fixtures/eager-publisher.ts), each retrying. */
+async function eagerPublishers(port: number, clients: number, each: number): Promise<{ acked: Promise<string[]> }> {
   const now = Date.now();
-  return Promise.all(Array.from({ length: clients }, (_, c) => {
+  const children = Array.from({ length: clients }, (_, c) => {
     const records = Array.from({ length: each }, () => JSON.stringify(record("eager", "t", now, null)));
-    return promisify(execFile)(process.execPath,
-      ["test/fixtures/eager-publisher.mjs", String(port), `eager-${c}`, resultTopic("eager", "t"), ...records])
-      .then(({ stdout }) => stdout.split("\n").filter(Boolean));
-  })).then((ids) => ids.flat());
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/eager-publisher.ts", String(port), `eager-${c}`,
+      resultTopic("eager", "t"), ...records], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    const retrying = once(child.stderr!, "data");
+    const acked = once(child, "exit").then(() => out.split("\n").filter(Boolean));
+    return { retrying, acked };
+  });
+  await Promise.all(children.map((c) => c.retrying));
+  return { acked: Promise.all(children.map((c) => c.acked)).then((ids) => ids.flat()) };
 }
 
 describe("a collector starting while probes publish", () => {
   it("stores every result the embedded broker acknowledged, also those of its first moments", async () => {
     const port = await closedPort();
-    const acked = eagerPublishers(port, 4, 10);
-    await new Promise((r) => setTimeout(r, 300)); // the clients are retrying
+    const { acked } = await eagerPublishers(port, 4, 10); // all retrying now
     const collector = await startCollector({ mqttListen: `127.0.0.1:${port}`, http: "127.0.0.1:0", db: dbFile() });
     try {
       expect(await acked).toHaveLength(40);
