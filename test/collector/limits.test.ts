@@ -144,7 +144,8 @@ describe("through Mosquitto", () => {
 });
 
 /** Eager publishers in their own processes (test/fixtures/eager-publisher.ts), each retrying. */
-async function eagerPublishers(port: number, clients: number, each: number): Promise<{ acked: Promise<string[]> }> {
+async function eagerPublishers(port: number, clients: number, each: number):
+  Promise<{ acked: Promise<string[]>; stop(): void }> {
   const now = Date.now();
   const children = Array.from({ length: clients }, (_, c) => {
     const records = Array.from({ length: each }, () => JSON.stringify(record("eager", "t", now, null)));
@@ -154,21 +155,25 @@ async function eagerPublishers(port: number, clients: number, each: number): Pro
     child.stdout!.on("data", (d) => (out += d));
     const retrying = once(child.stderr!, "data");
     const acked = once(child, "exit").then(() => out.split("\n").filter(Boolean));
-    return { retrying, acked };
+    return { child, retrying, acked };
   });
   await Promise.all(children.map((c) => c.retrying));
-  return { acked: Promise.all(children.map((c) => c.acked)).then((ids) => ids.flat()) };
+  return {
+    acked: Promise.all(children.map((c) => c.acked)).then((ids) => ids.flat()),
+    stop: () => children.forEach((c) => c.child.kill()),
+  };
 }
 
 describe("a collector starting while probes publish", () => {
   it("stores every result the embedded broker acknowledged, also those of its first moments", async () => {
     const port = await closedPort();
-    const { acked } = await eagerPublishers(port, 4, 10); // all retrying now
+    const eager = await eagerPublishers(port, 4, 10); // all retrying now
     const collector = await startCollector({ mqttListen: `127.0.0.1:${port}`, http: "127.0.0.1:0", db: dbFile() });
     try {
-      expect(await acked).toHaveLength(40);
+      expect(await eager.acked).toHaveLength(40);
       await until(() => storedCount(collector, "eager") === 40, "40 stored");
     } finally {
+      eager.stop();
       await collector.close();
     }
   });
