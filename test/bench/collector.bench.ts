@@ -1,9 +1,13 @@
 // Collector ingest through a real Mosquitto against a bare mqtt.js subscriber that only counts
-// messages (the floor), and /api/top-errors latency over one million stored results.
+// messages (the floor), both fed by a publisher in its own process, and /api/top-errors
+// latency over one million stored results.
 
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import mqtt, { type MqttClient } from "mqtt";
 import { startCollector } from "../../host/collector/collector.js";
 import { topErrors } from "../../host/collector/stats.js";
@@ -16,29 +20,25 @@ const MESSAGES = 20_000;
 const ROUNDS = 5;
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
 
-/** Publishes MESSAGES results (QoS 1) as fast as the broker takes them; resolves when all are acked. */
-async function publishAll(url: string, round: number): Promise<void> {
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: `bench-pub-${round}` });
-  const now = Date.now();
-  const sends: Promise<unknown>[] = [];
-  for (let i = 0; i < MESSAGES; i++) {
-    const r = record(`p${i % 50}`, `t${i % 10}`, now - i, i % 3 ? 607 : null);
-    sends.push(client.publishAsync(`catprobe/v1/results/${r.probe}/${r.task}`, JSON.stringify(r), { qos: 1 }));
-  }
-  await Promise.all(sends);
-  await client.endAsync();
+/** The load in its own process (publisher-process.ts), connected and waiting for the start. */
+async function startPublisher(url: string, round: number) {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/bench/publisher-process.ts", url, `bench-pub-${round}`,
+    String(MESSAGES)], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = () => once(lines, "line");
+  await next(); // connected
+  return { go: () => child.stdin!.write("go\n"), done: next().then(() => once(child, "exit")) };
 }
 
-async function until(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 5));
-}
-
-/** Messages per second from the first publish until the receiver has all of them. */
-async function ingestRate(url: string, round: number, received: () => number, start: number): Promise<number> {
+/** Messages per second from the start of publishing until the receiver has all of them. */
+async function ingestRate(url: string, round: number, received: () => number): Promise<number> {
+  const publisher = await startPublisher(url, round);
   const t0 = performance.now();
-  await publishAll(url, round);
-  await until(() => received() - start >= MESSAGES);
-  return (MESSAGES * 1000) / (performance.now() - t0);
+  publisher.go();
+  while (received() < MESSAGES) await new Promise((r) => setTimeout(r, 5));
+  const rate = (MESSAGES * 1000) / (performance.now() - t0);
+  await publisher.done;
+  return rate;
 }
 
 async function bareSubscriber(url: string): Promise<{ client: MqttClient; count: () => number }> {
@@ -60,12 +60,12 @@ export async function benchCollector(ratios: Ratios): Promise<void> {
     const stored = () => (collector.store.db.prepare("SELECT count(*) AS n FROM results").get() as { n: number }).n;
     let storedCount = 0;
     const poll = setInterval(() => { storedCount = stored(); }, 20);
-    ours.push(await ingestRate(broker.url, round * 2, () => storedCount, 0));
+    ours.push(await ingestRate(broker.url, round * 2, () => storedCount));
     clearInterval(poll);
     await collector.close();
 
     const sub = await bareSubscriber(broker.url);
-    bare.push(await ingestRate(broker.url, round * 2 + 1, sub.count, 0));
+    bare.push(await ingestRate(broker.url, round * 2 + 1, sub.count));
     await sub.client.endAsync();
   }
   await broker.stop();
