@@ -9,7 +9,8 @@ import { printable } from "../text/printable.js";
 import { MAX_PACKET_BYTES } from "../wire/record.js";
 import { DROPPED_FILTER, RESULTS_FILTER, parseDroppedTopic } from "../wire/topics.js";
 import type { CollectorMetrics } from "./metrics.js";
-import { parseMessage, type RejectReason, type StoredRecord } from "./record.js";
+import type { StoredRecord } from "../wire/record.js";
+import { parseMessage, type RejectReason } from "../wire/validate.js";
 import type { Store } from "./store.js";
 
 /** Records committed in one transaction at most. */

@@ -2,7 +2,8 @@
 // Label sets are bounded: codes and reasons are fixed lists, tasks are capped.
 
 import { Counter, Histogram, Registry } from "prom-client";
-import { REJECT_REASONS, type RejectReason, type StoredRecord } from "./record.js";
+import type { StoredRecord } from "../wire/record.js";
+import { REJECT_REASONS, type RejectReason } from "../wire/validate.js";
 
 /** Distinct task label values at most; later tasks are counted under "_other". */
 const MAX_TASK_LABELS = 500;

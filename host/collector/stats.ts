@@ -4,6 +4,7 @@
 // for the partial minutes at the window's edges, so every answer is exact.
 
 import { errorCodeInfo, type ErrorCode } from "../codes.js";
+import { PHASES, phaseColumn } from "../wire/record.js";
 import { HOUR_MS, MINUTE_MS, type Store } from "./store.js";
 
 export interface Window {
@@ -178,8 +179,7 @@ function mostFrequent(byCode: Map<number, number>): number | null {
   return best ? best[0] : null;
 }
 
-const PHASES = { dnsMs: "dns_ms", connectMs: "connect_ms", tlsMs: "tls_ms", sendMs: "send_ms",
-  firstByteMs: "first_byte_ms", receiveMs: "receive_ms", totalMs: "total_ms" } as const;
+const COLUMNS = Object.fromEntries([...PHASES, "totalMs" as const].map((p) => [p, phaseColumn(p)]));
 
 /** Series bucket: about 60 points per window, whole minutes at least. */
 function bucketMinutes(f: Window): number {
@@ -192,7 +192,7 @@ export function summary(store: Store, f: Filter) {
   const probes = tally(counts(store, f, "probe"));
   const params: unknown[] = [f.from, f.to];
   const where = `ts >= ? AND ts < ?${filters(f, params)}`;
-  const avgs = store.db.prepare(`SELECT ${Object.values(PHASES).map((c) => `avg(${c}) AS ${c}`).join(", ")}
+  const avgs = store.db.prepare(`SELECT ${Object.values(COLUMNS).map((c) => `avg(${c}) AS ${c}`).join(", ")}
     FROM results WHERE ${where}`).get(...params) as Record<string, number | null>;
   const perTask = new Map((store.db.prepare(`SELECT task, avg(total_ms) AS avg FROM results WHERE ${where} GROUP BY task`)
     .all(...params) as { task: string; avg: number }[]).map((r) => [r.task, r.avg]));
@@ -205,7 +205,7 @@ export function summary(store: Store, f: Filter) {
     total: overall.total,
     failed: overall.failed,
     successRate: rate(overall.total, overall.failed),
-    phases: Object.fromEntries(Object.entries(PHASES).map(([name, col]) => [name, round(avgs[col])])),
+    phases: Object.fromEntries(Object.entries(COLUMNS).map(([name, col]) => [name, round(avgs[col])])),
     tasks: [...tasks].sort((a, b) => a[0].localeCompare(b[0])).map(([task, r]) => ({
       task, total: r.total, failed: r.failed, successRate: rate(r.total, r.failed),
       topCode: mostFrequent(r.byCode), avgTotalMs: round(perTask.get(task) ?? null),

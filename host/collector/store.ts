@@ -4,14 +4,14 @@
 // WAL with synchronous=NORMAL: a committed insert survives the process being killed.
 
 import Database from "better-sqlite3";
-import type { StoredRecord } from "./record.js";
+import { PHASES, phaseColumn, type StoredRecord } from "../wire/record.js";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS results (
   id TEXT PRIMARY KEY,
   probe TEXT NOT NULL, task TEXT NOT NULL, ts INTEGER NOT NULL,
   code INTEGER, step INTEGER, message TEXT,
-  dns_ms REAL, connect_ms REAL, tls_ms REAL, send_ms REAL, first_byte_ms REAL, receive_ms REAL, total_ms REAL NOT NULL,
+  ${PHASES.map((p) => `${phaseColumn(p)} REAL`).join(", ")}, total_ms REAL NOT NULL,
   bytes_sent INTEGER NOT NULL, bytes_received INTEGER NOT NULL, stored_at INTEGER NOT NULL,
   labels TEXT, tls TEXT -- JSON, or NULL when the record had none
 );
@@ -62,7 +62,7 @@ export class Store {
         const t = r.timings;
         // In the column order of the table.
         const { changes } = this.insertResult.run(r.id, r.probe, r.task, r.ts, r.code, r.step, r.message,
-          t.dnsMs, t.connectMs, t.tlsMs, t.sendMs, t.firstByteMs, t.receiveMs, t.totalMs, r.bytesSent, r.bytesReceived, storedAt,
+          ...PHASES.map((p) => t[p]), t.totalMs, r.bytesSent, r.bytesReceived, storedAt,
           r.labels ? JSON.stringify(r.labels) : null, r.tls ? JSON.stringify(r.tls) : null);
         if (changes === 0) continue; // seen before: QoS 1 re-delivery
         const minute = Math.floor(r.ts / MINUTE_MS);

@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { errorCodeInfo } from "../codes.js";
 import { CorePool } from "../core/pool.js";
-import type { ResultRecord } from "../probe/result.js";
+import type { ResultRecord } from "../wire/record.js";
 import { makeRunnable } from "../probe/runner.js";
 import { runSchedules } from "../probe/schedule.js";
 import { loadTasks } from "../task/load.js";

@@ -8,8 +8,8 @@
 // `catprobe/v1/dropped/{probe}` as `{ "probe", "total" }` once the probe is back online.
 
 import mqtt, { type MqttClient } from "mqtt";
-import type { ResultRecord } from "../probe/result.js";
-import { MAX_MESSAGE_BYTES, fitRecord } from "../wire/record.js";
+import { fitRecord } from "../wire/fit.js";
+import { MAX_MESSAGE_BYTES, type ResultRecord } from "../wire/record.js";
 import { droppedTopic, resultTopic, statusTopic } from "../wire/topics.js";
 import type { Spool, SpoolEntry } from "./spool.js";
 

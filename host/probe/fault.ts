@@ -2,7 +2,7 @@
 // understands. Thrown by the phase that sees it, caught once by the runner.
 
 import type { ErrorCode } from "../codes.js";
-import type { TlsFacts } from "./result.js";
+import type { TlsFacts } from "../wire/record.js";
 
 export class RunFault extends Error {
   /** the facts of a certificate that arrived before a failed handshake; the runner records them */

@@ -10,7 +10,7 @@ import { TaskLimit } from "./deadline.js";
 import { resolveTarget } from "./dns.js";
 import { RunFault } from "./fault.js";
 import { prepareTask, type PreparedStep } from "./prepare.js";
-import { type ResultRecord, type TlsFacts, type Timings, roundMs } from "./result.js";
+import type { ResultRecord, TlsFacts, Timings } from "../wire/record.js";
 import { runStep } from "./step.js";
 import { handshake, readTlsFiles, tlsFacts, type TlsFiles } from "./tls.js";
 
@@ -116,4 +116,9 @@ export async function runTask(task: RunnableTask, opts: RunOptions): Promise<Res
 
 function round(ms: number | null): number | null {
   return ms === null ? null : roundMs(ms);
+}
+
+/** Milliseconds rounded to 0.01, for records that stay small and readable. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }

@@ -4,7 +4,7 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CorePool } from "../core/pool.js";
-import type { ResultRecord } from "./result.js";
+import type { ResultRecord } from "../wire/record.js";
 import { type RunnableTask, runTask } from "./runner.js";
 import { Semaphore } from "./semaphore.js";
 

@@ -10,7 +10,7 @@ import { ConfigError } from "../task/config-error.js";
 import type { TaskSpec } from "../task/schema.js";
 import { type Deadline, Limit, within } from "./deadline.js";
 import { RunFault, describeError } from "./fault.js";
-import type { TlsFacts } from "./result.js";
+import type { TlsFacts } from "../wire/record.js";
 
 const DAY_MS = 24 * 3600 * 1000;
 

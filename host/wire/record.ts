@@ -1,8 +1,63 @@
-// The result record's bounds on the wire (DESIGN.md "Result record", "MQTT"): the collector
-// rejects what lies outside them, and the probe shortens its records to lie inside them, so a
-// result is never lost for being too large.
+// The result record (DESIGN.md "Result record"): one per run, printed by `run --json` and
+// published over MQTT, and its bounds on the wire: the collector rejects what lies outside them
+// (validate.ts), and the probe shortens its records to lie inside them (fit.ts), so a result is
+// never lost for being too large.
 
-import type { ResultRecord } from "../probe/result.js";
+import type { ErrorCode } from "../codes.js";
+
+export interface Timings {
+  dnsMs: number | null;
+  connectMs: number | null;
+  tlsMs: number | null;
+  /** writing every step's data to the local TCP stack, summed */
+  sendMs: number | null;
+  /** data of the first step written → first byte of its reply */
+  firstByteMs: number | null;
+  /** first byte of each reply → its verdict, summed over steps */
+  receiveMs: number | null;
+  totalMs: number;
+}
+
+export interface TlsFacts {
+  version: string | null;
+  subject: string | null;
+  issuer: string | null;
+  /** ISO 8601 */
+  notAfter: string | null;
+  daysLeft: number | null;
+}
+
+export interface ResultRecord {
+  v: 1;
+  /** probe/task/ts/run: unique per run, stable across re-delivery */
+  id: string;
+  probe: string;
+  task: string;
+  /** the run's start, epoch ms */
+  ts: number;
+  ok: boolean;
+  code: ErrorCode | null;
+  /** index of the failing step, or null */
+  step: number | null;
+  message: string | null;
+  /** the address connected to, when DNS got that far */
+  address: string | null;
+  timings: Timings;
+  bytesSent: number;
+  bytesReceived: number;
+  tls?: TlsFacts;
+  labels?: Record<string, string>;
+}
+
+/** A result record as the collector stores it: without the address the probe connected to. */
+export type StoredRecord = Omit<ResultRecord, "address">;
+
+/** The phases a record may time; `totalMs` is required, the others may be null or absent. */
+export const PHASES = ["dnsMs", "connectMs", "tlsMs", "sendMs", "firstByteMs", "receiveMs"] as const;
+export type Phase = (typeof PHASES)[number] | "totalMs";
+
+/** The stored column of a timing field: dnsMs → dns_ms. */
+export const phaseColumn = (phase: Phase) => phase.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /** Bytes of one MQTT message (a record or a batch) at most. */
 export const MAX_MESSAGE_BYTES = 1 << 20;
@@ -26,52 +81,3 @@ const DAY_MS = 86_400_000;
 /** `ts` must lie between 2020-01-01 and one day after the collector's clock. */
 export const TS_EARLIEST = Date.UTC(2020, 0, 1);
 export const tsLatest = (now: number) => now + DAY_MS;
-
-/** `s` cut to at most `max` characters, marked with "…", never splitting a surrogate pair. */
-export function shorten(s: string, max: number): string {
-  if (s.length <= max) return s;
-  let end = Math.max(0, max - 1);
-  const last = s.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return `${s.slice(0, end)}…`;
-}
-
-/** A copy of the record with every free text within its limit and within `cap` characters. */
-function capped(r: ResultRecord, cap: number): ResultRecord {
-  const out: ResultRecord = { ...r, timings: { ...r.timings } };
-  const cut = (s: string, limit: number) => shorten(s, Math.min(limit, cap));
-  if (r.message !== null) out.message = cut(r.message, LIMITS.message);
-  if (r.labels) out.labels = Object.fromEntries(Object.entries(r.labels).map(([k, v]) => [k, cut(v, LIMITS.labelValue)]));
-  if (r.tls) {
-    out.tls = { ...r.tls };
-    if (r.tls.subject !== null) out.tls.subject = cut(r.tls.subject, LIMITS.tlsText);
-    if (r.tls.issuer !== null) out.tls.issuer = cut(r.tls.issuer, LIMITS.tlsText);
-  }
-  return out;
-}
-
-/**
- * The record as JSON of at most `maxBytes` UTF-8 bytes, within LIMITS: when it is too large,
- * `message`, `labels` values and certificate names are cut to the longest common length that
- * fits (so the longest texts are shortened first). Throws only when even one-character texts do
- * not fit, which a bound of a few KiB rules out.
- */
-export function fitRecord(record: ResultRecord, maxBytes: number): string {
-  const attempt = (cap: number) => {
-    const json = JSON.stringify(capped(record, cap));
-    return Buffer.byteLength(json) <= maxBytes ? json : null;
-  };
-  const whole = attempt(LIMITS.message);
-  if (whole) return whole;
-  let fits = 1; // binary search for the largest cap that fits
-  let best = attempt(fits);
-  if (!best) throw new Error(`result ${record.id} cannot be made to fit ${maxBytes} bytes`);
-  let tooLarge: number = LIMITS.message;
-  while (tooLarge - fits > 1) {
-    const mid = (fits + tooLarge) >> 1;
-    const json = attempt(mid);
-    if (json) [fits, best] = [mid, json];
-    else tooLarge = mid;
-  }
-  return best;
-}

@@ -10,7 +10,7 @@ import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
 import { startIngest } from "../../host/collector/ingest.js";
 import { CollectorMetrics } from "../../host/collector/metrics.js";
-import type { StoredRecord } from "../../host/collector/record.js";
+import type { StoredRecord } from "../../host/wire/record.js";
 import { Store } from "../../host/collector/store.js";
 import { resultTopic } from "../../host/wire/topics.js";
 import { Mosquitto } from "../helpers/mosquitto.js";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
-import { REJECT_REASONS } from "../../host/collector/record.js";
+import { REJECT_REASONS } from "../../host/wire/validate.js";
 import { MAX_MESSAGE_BYTES } from "../../host/wire/record.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { many, record } from "../helpers/records.js";

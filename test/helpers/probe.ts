@@ -1,7 +1,7 @@
 // Runs tasks written inline in a test through the real loader, preparer and runner.
 
 import { CorePool } from "../../host/core/pool.js";
-import type { ResultRecord } from "../../host/probe/result.js";
+import type { ResultRecord } from "../../host/wire/record.js";
 import { makeRunnable, runTask } from "../../host/probe/runner.js";
 import { parseTask } from "../../host/task/load.js";
 

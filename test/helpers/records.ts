@@ -1,7 +1,7 @@
 // Hand-made result records for collector tests.
 
 import type { ErrorCode } from "../../host/codes.js";
-import type { StoredRecord } from "../../host/collector/record.js";
+import type { StoredRecord } from "../../host/wire/record.js";
 
 let serial = 0;
 

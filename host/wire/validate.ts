@@ -3,10 +3,9 @@
 // probes can add fields without being rejected by an older collector. A timing field a
 // device does not measure may be absent: absent means null.
 
-import type { ResultRecord, TlsFacts } from "../probe/result.js";
-import { ID_PATTERN } from "../wire/id.js";
-import { LIMITS, MAX_BATCH, MAX_MESSAGE_BYTES, TS_EARLIEST, tsLatest } from "../wire/record.js";
-import { parseResultTopic } from "../wire/topics.js";
+import { ID_PATTERN } from "./id.js";
+import { LIMITS, MAX_BATCH, MAX_MESSAGE_BYTES, PHASES, TS_EARLIEST, tsLatest, type StoredRecord, type TlsFacts } from "./record.js";
+import { parseResultTopic } from "./topics.js";
 
 export type RejectReason =
   | "bad_topic" | "too_large" | "not_json" | "empty_batch" | "batch_too_large"
@@ -16,11 +15,7 @@ export const REJECT_REASONS: RejectReason[] = [
   "bad_topic", "too_large", "not_json", "empty_batch", "batch_too_large", "bad_record", "bad_code", "topic_mismatch",
 ];
 
-/** A result record as stored: the probe's record without the address it connected to. */
-export type StoredRecord = Omit<ResultRecord, "address">;
-
 const DAY_MS = 86_400_000;
-const PHASES = ["dnsMs", "connectMs", "tlsMs", "sendMs", "firstByteMs", "receiveMs"] as const;
 
 const isMs = (v: unknown): v is number => typeof v === "number" && v >= 0 && v <= DAY_MS;
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
