@@ -316,10 +316,17 @@ describe("609 and 604: time limits", () => {
   });
 
   it("reports the task time limit across slow steps", async () => {
-    const s = await server((sock) => sock.on("data", () => setTimeout(() => sock.write("ok\n"), 120)));
+    // Steps 1 and 2 are done ~40 ms in, far inside the limit however loaded the machine; step 3
+    // alone (400 ms) fits the limit but not after them: the server's delays are lower bounds, so
+    // step 3 cannot end before 440 ms > 430. Only the accumulated time gives 604 at step 3.
+    const delays = [20, 20, 400, 0];
+    const s = await server((sock) => {
+      let n = 0;
+      sock.on("data", () => setTimeout(() => sock.write("ok\n"), delays[n++]));
+    });
     const step = { send: "go\n", verify: "partial", expect: "ok" };
-    const r = await runOnce({ target: target(s), taskTimeoutMs: 300, steps: [step, step, step, step] });
-    expect(r).toMatchObject({ code: 604, step: 2, message: "task did not complete within 300 ms (during step 3)" });
+    const r = await runOnce({ target: target(s), taskTimeoutMs: 430, steps: [step, step, step, step] });
+    expect(r).toMatchObject({ code: 604, step: 2, message: "task did not complete within 430 ms (during step 3)" });
   });
 
   it("resolves a tie narrowest first: response over step", async () => {
