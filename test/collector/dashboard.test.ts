@@ -1,57 +1,51 @@
 // The collector's dashboard (GET /) in headless Chromium, against a real collector: results go
 // in over real MQTT, the page reads the HTTP API and follows live updates over server-sent events.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import mqtt, { type MqttClient } from "mqtt";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
+import { launchChromium } from "../helpers/browser.js";
+import { record } from "../helpers/records.js";
+import { until } from "../helpers/until.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "..", "artifacts");
 
+// One browser for the file (its launch is the slow part); each test gets its own collector,
+// results and page, so that none depends on what another left behind.
 let dir: string;
+let browser: Browser | undefined;
 let collector: Collector | undefined;
 let client: MqttClient | undefined;
-let browser: Browser | undefined;
 let page: Page;
-const pageErrors: string[] = [];
-
-let seq = 0;
-/** One result record (DESIGN.md "Result record"), `code` null for a success. */
-function record(probe: string, task: string, code: number | null) {
-  const ts = Date.now() - 3000 - seq;
-  return {
-    v: 1, id: `${probe}/${task}/${ts}/${seq++}`, probe, task, ts, ok: code === null, code,
-    step: code === null ? null : 0, message: code === null ? null : `injected ${code}`,
-    timings: { dnsMs: 0.4, connectMs: 0.3, tlsMs: task === "smtp" ? 4.2 : null, sendMs: 0.05,
-      firstByteMs: 1.2, receiveMs: 0.1, totalMs: 2.4 },
-    bytesSent: 6, bytesReceived: code === null ? 7 : 0,
-  };
-}
+let pageErrors: string[];
+let published = 0;
 
 /** Publishes `n` results with `code` for `task`, alternating between probes edge-1 and edge-2. */
 async function publish(task: string, code: number | null, n: number) {
-  for (let i = 0; i < n; i++) {
-    const probe = seq % 2 ? "edge-2" : "edge-1";
-    await client!.publishAsync(`catprobe/v1/results/${probe}/${task}`, JSON.stringify(record(probe, task, code)), { qos: 1 });
-  }
+  // All at once: the collector holds each PUBACK until its batch commits, so one by one is slow.
+  await Promise.all(Array.from({ length: n }, () => {
+    const probe = published % 2 ? "edge-2" : "edge-1";
+    const r = record(probe, task, Date.now() - 3000 - published++, code);
+    return client!.publishAsync(`catprobe/v1/results/${probe}/${task}`, JSON.stringify(r), { qos: 1 });
+  }));
 }
 
-/** Waits until the collector's API counts `total` results (ingest is asynchronous). */
-async function untilStored(total: number) {
-  const deadline = Date.now() + 5000;
-  let seen = -1;
-  while (Date.now() < deadline) {
-    const res = await fetch(new URL("/api/top-errors?window=1h", collector!.httpUrl));
-    seen = ((await res.json()) as { total: number }).total;
-    if (seen === total) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the collector stored ${seen} results, expected ${total}`);
+/** The collector's API count of results in the last hour. */
+async function stored(): Promise<number> {
+  const res = await fetch(new URL("/api/top-errors?window=1h", collector!.httpUrl));
+  return ((await res.json()) as { total: number }).total;
+}
+
+/** Opens the dashboard at `path` (its state lives in the query string) once it has drawn its bars. */
+async function open(path = "/") {
+  const res = await page.goto(new URL(path, collector!.httpUrl).href);
+  await page.waitForSelector('[data-testid="bar"]', { timeout: 5000 });
+  return res;
 }
 
 /** The bars of the top-errors chart as [code, count], in page order. */
@@ -59,40 +53,40 @@ const bars = () => page.$$eval('[data-testid="top-errors"] [data-testid="bar"]',
   (els) => els.map((e) => [Number(e.getAttribute("data-code")), Number(e.getAttribute("data-count"))]));
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error("Chromium not found: apt-get install chromium");
   dir = mkdtempSync(join(tmpdir(), "catprobe-dashboard-"));
-  collector = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: join(dir, "results.db") });
-  client = await mqtt.connectAsync(collector.brokerUrl, { protocolVersion: 4 });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.on("pageerror", (err) => pageErrors.push(err.message));
+  browser = await launchChromium();
+});
 
+beforeEach(async (ctx) => {
+  collector = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: join(dir, `${ctx.task.id}.db`) });
+  client = await mqtt.connectAsync(collector.brokerUrl, { protocolVersion: 4 });
   // redis-ping: 10 runs, 6×607, 2×603, 2 ok; smtp: 5 runs, 3×608, 2 ok
-  await publish("redis-ping", 607, 6);
-  await publish("redis-ping", 603, 2);
-  await publish("redis-ping", null, 2);
-  await publish("smtp", 608, 3);
-  await publish("smtp", null, 2);
-  await untilStored(15);
+  await Promise.all([publish("redis-ping", 607, 6), publish("redis-ping", 603, 2), publish("redis-ping", null, 2),
+    publish("smtp", 608, 3), publish("smtp", null, 2)]);
+  await until(async () => (await stored()) === 15, "the collector to store 15 results", 5000);
+  page = await browser!.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors: string[] = [];
+  pageErrors = errors;
+  page.on("pageerror", (err) => errors.push(err.message));
+});
+
+afterEach(async () => {
+  await page?.close();
+  await client?.endAsync();
+  await collector?.close();
+  expect(pageErrors).toEqual([]);
 });
 
 afterAll(async () => {
   await browser?.close();
-  await client?.endAsync();
-  await collector?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 describe("collector dashboard", () => {
   it("shows the top five errors, the success rate and the task table", async () => {
-    const res = await page.goto(collector!.httpUrl);
+    const res = await open();
     expect(res?.status()).toBe(200);
     expect(res?.headers()["content-type"]).toMatch(/^text\/html/);
-    await page.waitForSelector('[data-testid="bar"]', { timeout: 5000 });
 
     expect(await bars()).toEqual([[607, 6], [608, 3], [603, 2]]);
     const label = await page.textContent('[data-testid="bar"][data-code="607"]');
@@ -115,6 +109,7 @@ describe("collector dashboard", () => {
   });
 
   it("filters by task", async () => {
+    await open();
     await page.selectOption('[data-testid="task"]', "smtp");
     await expect.poll(bars, { timeout: 5000 }).toEqual([[608, 3]]);
     expect(await page.textContent('[data-testid="success-rate"]')).toContain("40");
@@ -122,14 +117,17 @@ describe("collector dashboard", () => {
   });
 
   it("switches the window", async () => {
+    await open();
     const refetched = page.waitForResponse((r) => r.url().includes("/api/top-errors?window=5m"), { timeout: 5000 });
     await page.selectOption('[data-testid="window"]', "5m");
     await refetched;
-    await expect.poll(bars, { timeout: 5000 }).toEqual([[608, 3]]);
+    await expect.poll(bars, { timeout: 5000 }).toEqual([[607, 6], [608, 3], [603, 2]]); // all 3 s old
     expect(await page.isVisible('[data-testid="empty"]')).toBe(false);
   });
 
   it("updates live when new results arrive, without a reload", async () => {
+    await open("/?task=smtp&window=5m");
+    await expect.poll(bars, { timeout: 5000 }).toEqual([[608, 3]]);
     await page.waitForSelector('[data-testid="live"].on', { timeout: 5000 });
     expect(await page.textContent('[data-testid="live"]')).toContain("live");
     await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42; });
@@ -146,12 +144,9 @@ describe("collector dashboard", () => {
   });
 
   it("shows the empty state when the window holds no results", async () => {
-    const empty = await browser!.newPage();
-    await empty.goto(new URL("/?window=5m&task=no-such-task", collector!.httpUrl).href);
-    await empty.waitForSelector('[data-testid="empty"]', { state: "visible", timeout: 5000 });
-    expect(await empty.textContent('[data-testid="empty"]')).toContain("no results in this window");
-    expect(await empty.locator('[data-testid="bar"]').count()).toBe(0);
-    await empty.close();
-    expect(pageErrors).toEqual([]);
+    await page.goto(new URL("/?window=5m&task=no-such-task", collector!.httpUrl).href);
+    await page.waitForSelector('[data-testid="empty"]', { state: "visible", timeout: 5000 });
+    expect(await page.textContent('[data-testid="empty"]')).toContain("no results in this window");
+    expect(await page.locator('[data-testid="bar"]').count()).toBe(0);
   });
 });
