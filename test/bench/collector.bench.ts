@@ -14,6 +14,7 @@ import { topErrors } from "../../host/collector/stats.js";
 import { Store } from "../../host/collector/store.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { record } from "../helpers/records.js";
+import { until } from "../helpers/until.js";
 import type { Ratios } from "./harness.js";
 
 const MESSAGES = 20_000;
@@ -35,7 +36,8 @@ async function ingestRate(url: string, round: number, received: () => number): P
   const publisher = await startPublisher(url, round);
   const t0 = performance.now();
   publisher.go();
-  while (received() < MESSAGES) await new Promise((r) => setTimeout(r, 5));
+  // A lost message must fail the run, not hang it; polled every 5 ms, as the wait is what is timed.
+  await until(() => received() >= MESSAGES, `all ${MESSAGES} messages at the receiver`, 120_000, 5);
   const rate = (MESSAGES * 1000) / (performance.now() - t0);
   await publisher.done;
   return rate;

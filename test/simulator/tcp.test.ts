@@ -9,6 +9,7 @@ import {
   type TcpFault,
 } from "../../simulator/servers/tcp.js";
 import { runChild } from "../helpers/child.js";
+import { until } from "../helpers/until.js";
 
 const REQUEST = "PING\r\n";
 const GUARD_MS = 5_000;
@@ -67,13 +68,6 @@ function observe(port: number, options: ObserveOptions = {}): Promise<Observatio
 /** Open handles of one kind in this process (sockets only: an interval stops counting once it fired). */
 function handles(kind: string): number {
   return process.getActiveResourcesInfo().filter((name) => name === kind).length;
-}
-
-/** Polls until `count()` is at most `limit`; resolves with the last count. */
-async function settlesTo(count: () => number, limit: number, withinMs = 1_000): Promise<number> {
-  const deadline = Date.now() + withinMs;
-  while (count() > limit && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  return count();
 }
 
 // Runs in a child process: each fault that writes on a timer or on drain meets a client that leaves
@@ -211,7 +205,7 @@ describe("TCP fault servers", () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(seen.data.every((byte) => byte === 0x7a)).toBe(true);
     // The server's side of the connection closes on its own once the client destroyed its end.
-    expect(await settlesTo(() => handles("TCPSocketWrap"), sockets)).toBeLessThanOrEqual(sockets);
+    await until(() => handles("TCPSocketWrap") <= sockets, `the open sockets back to ${sockets}`, 5_000);
     expect(server.connections).toBe(1);
     const closing = Date.now();
     await server.close();
