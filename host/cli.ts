@@ -54,8 +54,29 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return command === undefined ? 2 : 0;
     default:
-      throw new UsageError(`unknown command '${command}'`);
+      console.error(`catprobe: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
   }
+}
+
+/** A bad option or value: parseArgs' own errors (an unknown option, a missing value) or ours. */
+function isUsageError(err: Error): boolean {
+  return err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS") === true;
+}
+
+/**
+ * npx runs the bin through `sh -c` and forwards SIGTERM only to that shell, which dies without
+ * passing it on: under npx, the parent going away is how a stop request (systemd, `timeout`,
+ * `kill <npx pid>`) arrives, so it is taken as one.
+ */
+function stopWhenNpxIsGone(): void {
+  if (process.env.npm_command !== "exec") return;
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    process.kill(process.pid, "SIGTERM");
+  }, 200).unref();
 }
 
 // A closed pipe (`catprobe run … --json | head`) ends the output, not the process with a trace.
@@ -64,12 +85,15 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+stopWhenNpxIsGone();
+// A finished command ends the process: a socket a library failed to close (mqtt.js on a peer
+// that is not an MQTT broker) must not keep a stopped probe running.
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => process.exit(code),
   (err: Error) => {
     if (err instanceof ConfigError) console.error(`catprobe: configuration error\n${err.message}`);
     else console.error(`catprobe: ${err.message}`);
-    if (err instanceof UsageError) console.error(`\n${USAGE}`);
-    process.exitCode = 2;
+    if (isUsageError(err)) console.error("see catprobe --help");
+    process.exit(2);
   },
 );

@@ -29,7 +29,8 @@ export interface PkiFiles {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const DEFAULT_NAMES = ["localhost", "127.0.0.1", "::1"];
+/** The names on a lab server certificate unless createLabPki is given others. */
+export const LAB_SERVER_NAMES = ["localhost", "127.0.0.1", "::1"];
 const DEFAULT_DAYS = 365;
 const SERVER_CN = "catprobe lab server";
 const CA_CN = "catprobe lab CA";
@@ -111,7 +112,7 @@ function toPem(cert: forge.pki.Certificate, key: forge.pki.rsa.PrivateKey): Pem 
 
 /** names: DNS names and IP addresses for subjectAltName (default ["localhost", "127.0.0.1", "::1"]). */
 export function createLabPki(options: { names?: string[]; days?: number; commonName?: string } = {}): LabPki {
-  const names = options.names ?? DEFAULT_NAMES;
+  const names = options.names ?? LAB_SERVER_NAMES;
   const days = options.days ?? DEFAULT_DAYS;
   const commonName = options.commonName ?? SERVER_CN;
   const keys = keyPairs();

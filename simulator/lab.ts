@@ -3,7 +3,7 @@
 // end it compares the collector's top five with the ground truth, and every run's code with
 // the code DESIGN.md says its fault must produce.
 
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ErrorCode } from "../host/codes.js";
@@ -29,6 +29,8 @@ export interface LabOptions {
   mqttListen?: string;
   /** collector database (default: a file in a temp dir) */
   db?: string;
+  /** keep the temp dir (certificates, spools, the default database) after close() */
+  keepDir?: boolean;
   onProgress?: (p: LabProgress) => void;
 }
 
@@ -114,6 +116,8 @@ function labTask(task: LabTask, fault: FaultName, running: RunningFault, dns: Dn
 export interface Lab {
   report: LabReport;
   collector: Collector;
+  /** the lab's temp dir: removed by close() (and when the process exits) unless keepDir */
+  dir: string;
   /** stops the collector and everything else still running */
   close(): Promise<void>;
 }
@@ -122,8 +126,14 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
   const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), "catprobe-lab-"));
   const cleanup: (() => Promise<unknown>)[] = [];
+  // Also on an exit mid-run (Ctrl-C), where close() is never reached.
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  if (!opts.keepDir) process.once("exit", removeDir);
   const closeAll = async () => {
     for (const f of cleanup.splice(0).reverse()) await f().catch(() => {});
+    if (opts.keepDir) return;
+    removeDir();
+    process.off("exit", removeDir);
   };
   try {
     const pki = createLabPki();
@@ -216,7 +226,7 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
       truth, collector: seen, identical: sameTop(truth, seen) && mismatchCount === 0,
       mismatches, mismatchCount, injected, memoryPerProbeKiB: Math.round(memoryPerProbeKiB * 10) / 10, httpUrl: collector.httpUrl,
     };
-    return { report, collector, close: closeAll };
+    return { report, collector, dir, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

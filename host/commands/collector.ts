@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startCollector } from "../collector/collector.js";
+import { checkBrokerUrl } from "../mqtt/broker-url.js";
 import { UsageError } from "./usage.js";
 
 export async function collector(args: string[]): Promise<number> {
@@ -25,8 +26,9 @@ export async function collector(args: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`collector takes no positional arguments (got ${positionals.join(" ")})`);
   const retentionDays = Number(values["retention-days"]);
   if (!(retentionDays > 0)) throw new UsageError(`--retention-days ${values["retention-days"]}: must be a positive number`);
+  const broker = values.broker === undefined ? undefined : checkBrokerUrl(values.broker);
   const c = await startCollector({
-    broker: values.broker,
+    broker,
     mqttListen: values["mqtt-listen"],
     http: values.http,
     db: values.db!,
@@ -37,7 +39,7 @@ export async function collector(args: string[]): Promise<number> {
     shareGroup: values.share,
     log: (line) => console.error(`collector: ${line}`),
   });
-  console.log(`collector: results from ${c.brokerUrl}${values.broker ? "" : " (embedded broker)"} into ${values.db}`);
+  console.log(`collector: results from ${c.brokerUrl}${broker ? "" : " (embedded broker)"} into ${values.db}`);
   console.log(`collector: dashboard and API at ${c.httpUrl}/`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);

@@ -2,20 +2,24 @@
 // collector's statistics against the faults it injected. `catprobe lab serve <fault>` starts
 // one fault server and prints where it listens.
 
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createLabPki } from "../../simulator/certs.js";
-import { FAULTS, FAULT_NAMES, type FaultName, startFault } from "../../simulator/faults.js";
+import { LAB_SERVER_NAMES, createLabPki } from "../../simulator/certs.js";
+import { FAULTS, FAULT_NAMES, type FaultName, startFault, trustsLabCa } from "../../simulator/faults.js";
 import { runLab, type LabReport } from "../../simulator/lab.js";
 import { progressPrinter } from "../../simulator/progress.js";
 import { loadScenario } from "../../simulator/scenario.js";
 import type { TopErrors } from "../collector/stats.js";
+import { plural } from "../text/plural.js";
 import { UsageError } from "./usage.js";
 
 const tick = (ok: boolean) => (ok ? "✓" : "✗ DIFFERS");
 
 function printReport(r: LabReport): void {
   const secs = (r.durationMs / 1000).toFixed(1);
-  console.log(`\n${r.scenario}: ${r.runs} runs in ${secs} s`);
+  console.log(`\n${r.scenario}: ${plural(r.runs, "run")} in ${secs} s`);
   console.log(`faults injected: ${Object.entries(r.injected).sort((a, b) => b[1] - a[1]).map(([f, n]) => `${f} ${n}`).join(", ")}\n`);
   const rows = new Map<number, { def: string; truth: number; seen: number }>();
   const add = (t: TopErrors, key: "truth" | "seen") => {
@@ -34,12 +38,27 @@ function printReport(r: LabReport): void {
   const totals = (t: TopErrors) => `${t.total} / ${t.failed}`;
   const totalsOk = r.truth.total === r.collector.total && r.truth.failed === r.collector.failed;
   console.log(`  ${"results / failed".padEnd(62)}${totals(r.truth).padStart(12)}${totals(r.collector).padStart(12)}  ${tick(totalsOk)}`);
-  console.log(`  every run reported its fault's code: ${r.mismatchCount === 0 ? "✓" : `✗ ${r.mismatchCount} runs did not`}`);
+  console.log(`  every run reported its fault's code: ${r.mismatchCount === 0 ? "✓" : `✗ ${plural(r.mismatchCount, "run")} did not`}`);
   for (const m of r.mismatches.slice(0, 10)) {
     console.log(`    ${m.id}: ${m.fault} should give ${m.expected ?? "success"}, got ${m.got ?? "success"} (${m.message})`);
   }
   console.log(`\nmemory per virtual probe: ${r.memoryPerProbeKiB} KiB`);
   console.log(r.identical ? "the collector's statistics match the ground truth" : "THE COLLECTOR'S STATISTICS DIFFER FROM THE GROUND TRUTH");
+}
+
+function untilStopped(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+}
+
+/** Writes the lab CA where a client can be pointed at it; returns its dir and file. */
+function writeCa(pem: string): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), "catprobe-serve-"));
+  const file = join(dir, "lab-ca.pem");
+  writeFileSync(file, pem);
+  return { dir, file };
 }
 
 async function serve(args: string[]): Promise<number> {
@@ -48,15 +67,20 @@ async function serve(args: string[]): Promise<number> {
     throw new UsageError(`lab serve takes a fault: ${FAULT_NAMES.join(", ")}`);
   }
   const { values } = parseArgs({ args: rest, options: { reply: { type: "string", default: "+PONG\r\n" } } });
-  const running = await startFault(name as FaultName, values.reply!, createLabPki());
+  const pki = createLabPki();
+  const running = await startFault(name as FaultName, values.reply!, pki);
   const t = running.target;
   console.log(`${name} (${FAULTS[name as FaultName].describe}) at ${t.host}:${t.port}${t.tls ? " (TLS)" : ""}` +
     (t.dns ? " — a DNS fault: point a task's dns.servers at a lab DNS server" : ""));
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  // A TLS fault is only useful to a client that can trust the lab CA and knows the names it vouches for.
+  const ca = trustsLabCa(name as FaultName) ? writeCa(pki.ca.cert) : null;
+  if (ca) {
+    console.log(`  lab CA: ${ca.file}  (a task's target.ca, or curl --cacert)`);
+    console.log(`  certificate names: ${LAB_SERVER_NAMES.join(", ")}  (a task's target.servername)`);
+  }
+  await untilStopped();
   await running.close();
+  if (ca) rmSync(ca.dir, { recursive: true, force: true });
   return 0;
 }
 
@@ -76,25 +100,30 @@ export async function lab(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("lab takes one scenario file (or: lab serve <fault>)");
   const scenario = loadScenario(positionals[0]);
   if (!values.json) {
-    const length = scenario.runs !== undefined ? `${scenario.runs} runs` : `rounds for ${scenario.durationMs! / 1000} s`;
-    console.log(`catprobe lab — ${scenario.name}: ${scenario.fleet.count} virtual probes × ${scenario.tasks.length} tasks × ` +
+    const length = scenario.runs !== undefined ? plural(scenario.runs, "run") : `rounds for ${scenario.durationMs! / 1000} s`;
+    console.log(`catprobe lab — ${scenario.name}: ${plural(scenario.fleet.count, "virtual probe")} × ${plural(scenario.tasks.length, "task")} × ` +
       `${length}, fault servers on loopback, collector ${scenario.broker ? `via ${scenario.broker}` : "on an embedded broker"}`);
     if (scenario.description) console.log(scenario.description);
   }
   const progress = values.json ? null : progressPrinter();
+  // Ctrl-C mid-run ends the process at once; the lab removes its temp dir on the way out.
+  const interrupted = () => process.exit(130);
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   const result = await runLab(scenario, {
-    http: values.http, mqttListen: values["mqtt-listen"], db: values.db, onProgress: (p) => progress?.update(p),
+    http: values.http, mqttListen: values["mqtt-listen"], db: values.db, keepDir: values.keep,
+    onProgress: (p) => progress?.update(p),
+  }).finally(() => {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
   });
   progress?.end();
   const { report } = result;
   if (values.json) console.log(JSON.stringify(report));
   else printReport(report);
   if (values.keep) {
-    console.log(`\ndashboard: ${report.httpUrl}/  (Ctrl-C to stop)`);
-    await new Promise<void>((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
-    });
+    console.log(`\ndashboard: ${report.httpUrl}/  (Ctrl-C to stop; the lab's files stay in ${result.dir})`);
+    await untilStopped();
   } else if (!values.json) {
     console.log(`dashboard was at ${report.httpUrl}/ — run with --keep to keep it serving`);
   }

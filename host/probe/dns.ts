@@ -10,6 +10,8 @@ import { RunFault } from "./fault.js";
 export interface Resolved {
   address: string;
   family: 4 | 6;
+  /** false for an IP literal: no lookup ran, so there is no DNS time to report */
+  lookedUp: boolean;
 }
 
 const DNS_ERRORS: Record<string, string> = {
@@ -29,13 +31,13 @@ function dnsFault(host: string, err: unknown): RunFault {
 }
 
 async function viaServers(resolver: dns.Resolver, host: string, family: 0 | 4 | 6): Promise<Resolved> {
-  if (family === 6) return { address: (await resolver.resolve6(host))[0], family: 6 };
+  if (family === 6) return { address: (await resolver.resolve6(host))[0], family: 6, lookedUp: true };
   try {
-    return { address: (await resolver.resolve4(host))[0], family: 4 };
+    return { address: (await resolver.resolve4(host))[0], family: 4, lookedUp: true };
   } catch (err) {
     // "any family": a name with only AAAA records answers A queries with no data.
     if (family === 0 && (err as NodeJS.ErrnoException).code === "ENODATA") {
-      return { address: (await resolver.resolve6(host))[0], family: 6 };
+      return { address: (await resolver.resolve6(host))[0], family: 6, lookedUp: true };
     }
     throw err;
   }
@@ -44,7 +46,7 @@ async function viaServers(resolver: dns.Resolver, host: string, family: 0 | 4 | 
 export async function resolveTarget(spec: TaskSpec, task: Deadline): Promise<Resolved> {
   const host = spec.target.host;
   const literal = isIP(host);
-  if (literal) return { address: host, family: literal as 4 | 6 };
+  if (literal) return { address: host, family: literal as 4 | 6, lookedUp: false };
   const { servers, timeoutMs, family } = spec.dns;
   const limit = new Limit(timeoutMs, 600, `cannot resolve ${host}: no answer within ${timeoutMs} ms (DNS timeout)`);
   let lookup: Promise<Resolved>;
@@ -54,7 +56,7 @@ export async function resolveTarget(spec: TaskSpec, task: Deadline): Promise<Res
     resolver.setServers(servers);
     lookup = viaServers(resolver, host, family);
   } else {
-    lookup = dns.lookup(host, { family }).then((r) => ({ address: r.address, family: r.family as 4 | 6 }));
+    lookup = dns.lookup(host, { family }).then((r) => ({ address: r.address, family: r.family as 4 | 6, lookedUp: true }));
   }
   try {
     return await within(lookup.catch((err) => { throw dnsFault(host, err); }), [limit, task], () => resolver?.cancel());

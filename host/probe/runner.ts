@@ -52,7 +52,7 @@ export async function runTask(task: RunnableTask, opts: RunOptions): Promise<Res
     if (task.invalid) throw task.invalid;
     let t = performance.now();
     const resolved = await resolveTarget(spec, deadline);
-    timings.dnsMs = performance.now() - t;
+    if (resolved.lookedUp) timings.dnsMs = performance.now() - t;
     address = resolved.address;
 
     deadline.phase = "connect";

@@ -27,10 +27,14 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   const field = fieldPath(issue.path) || "(top level)";
   let value: unknown = input;
   for (const key of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[key];
-  const shown = value === undefined ? "" : ` (got ${JSON.stringify(value)?.slice(0, 80)})`;
+  const quoted = JSON.stringify(value)?.slice(0, 80);
   if (issue.code === "unrecognized_keys") return `${field}: unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
-  if (issue.code === "invalid_type" && value === undefined) return `${field}: is required`;
-  return `${field}: ${issue.message}${shown}`;
+  // A missing field of a fixed type or of a list of options (verify, format) alike.
+  if ((issue.code === "invalid_type" || issue.code === "invalid_value") && value === undefined) return `${field}: is required`;
+  if (value === undefined) return `${field}: ${issue.message}`;
+  // Our own checks say what the value should be: "target.host "10.0.0.1:6379": a host without a port".
+  if (issue.code === "custom") return `${field} ${quoted}: ${issue.message}`;
+  return `${field}: ${issue.message} (got ${quoted})`;
 }
 
 /** The offset where arrays and objects nest deeper than `limit` (outside strings), or -1. */

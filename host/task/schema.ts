@@ -6,7 +6,6 @@ import { z } from "zod";
 import { ID_PATTERN, ID_RULE } from "../wire/id.js";
 import { LIMITS } from "../wire/record.js";
 
-
 const id = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
 const ms = (fallback: number) => z.number().int().positive().max(24 * 3600 * 1000).default(fallback);
 
@@ -16,6 +15,24 @@ const dnsServer = z.string().refine((s) => {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(s);
   return m !== null && isIP(m[1] ?? m[2]) !== 0 && Number(m[3]) >= 1 && Number(m[3]) <= 65535;
 }, "must be IP, IP:port or [IPv6]:port");
+
+const LABEL = "[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?";
+const DNS_NAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*\\.?$`);
+
+/** What is wrong with a target host, or null: a DNS name, or an IP literal without brackets or port. */
+function hostProblem(host: string): string | null {
+  if (!host || isIP(host)) return null; // an empty host is reported by min(1)
+  const bracketed = /^\[([^\]]*)\]/.exec(host);
+  if (bracketed) return `an IP address without brackets (write "${bracketed[1]}")`;
+  const withPort = /^(.+):\d+$/.exec(host);
+  if (withPort && (isIP(withPort[1]) || DNS_NAME.test(withPort[1]))) return "a host without a port (the port goes in target.port)";
+  return DNS_NAME.test(host) ? null : "a DNS name or an IP address (no scheme, path, port or spaces)";
+}
+
+const host = z.string().min(1, "must not be empty").max(253).superRefine((value, ctx) => {
+  const problem = hostProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 
 export const stepSchema = z.strictObject({
   send: z.string().optional(),
@@ -34,7 +51,7 @@ export const stepSchema = z.strictObject({
 export const taskSchema = z.strictObject({
   id,
   target: z.strictObject({
-    host: z.string().min(1, "must not be empty").max(253),
+    host,
     port: z.number().int().min(1).max(65535),
     tls: z.boolean().default(false),
     servername: z.string().min(1).optional(),

@@ -34,6 +34,17 @@ describe("catprobe CLI, core commands", () => {
     const unknown = cli(["frobnicate"]);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+    expect(unknown.stderr).toContain("usage: catprobe <command>");
+  });
+
+  it("answers a bad option or value with one line and a pointer to --help, not the whole usage", () => {
+    const badValue = cli(["run", "x.json", "--concurrency", "lots"]);
+    expect(badValue.status).toBe(2);
+    expect(badValue.stderr).toBe("catprobe: --concurrency lots: must be a whole number from 1 to 10000\nsee catprobe --help\n");
+    const unknownOption = cli(["run", "x.json", "--frobnicate"]);
+    expect(unknownOption.status).toBe(2);
+    expect(unknownOption.stderr.trim().split("\n")).toHaveLength(2);
+    expect(unknownOption.stderr).toContain("see catprobe --help");
   });
 
   it("demo verifies a dribbled reply from a loopback server", () => {

@@ -3,8 +3,9 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -16,8 +17,8 @@ writeFileSync(scenario, JSON.stringify({
   tasks: [{ id: "ping", send: "PING\r\n", expect: "+PONG", reply: "+PONG\r\n", faults: { ok: 2, "wrong-reply": 1, refused: 1 } }],
 }));
 
-function start(args: string[]) {
-  const child = spawn(process.execPath, ["bin/catprobe.js", "lab", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+function start(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, ["bin/catprobe.js", "lab", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   const out = { text: "" };
   child.stdout.on("data", (d) => (out.text += d));
   child.stderr.on("data", (d) => (out.text += d));
@@ -74,6 +75,46 @@ describe("catprobe lab", () => {
       s.once("error", reject);
     });
     expect(reply).toBe("-ERR wrong reply\r\n");
+    child.kill("SIGINT");
+    expect((await once(child, "exit"))[0]).toBe(0);
+  }, 30_000);
+
+  it("removes its temp dir at the end, and when interrupted mid-run; keeps it with --keep", async () => {
+    const tmp = mkdtempSync(join(dir, "tmp-"));
+    const labDirs = () => readdirSync(tmp).filter((f) => f.startsWith("catprobe-lab-"));
+    const done = start([scenario, "--json"], { TMPDIR: tmp });
+    expect((await once(done.child, "exit"))[0]).toBe(0);
+    expect(labDirs()).toEqual([]);
+
+    const slow = join(dir, "slow.json");
+    writeFileSync(slow, JSON.stringify({ name: "slow", fleet: { count: 1 }, runs: 50, intervalMs: 200,
+      tasks: [{ id: "ping", send: "PING\r\n", expect: "+PONG", reply: "+PONG\r\n", faults: { ok: 1 } }] }));
+    const cut = start([slow], { TMPDIR: tmp });
+    await waitFor(cut.out, /\d+\/250 runs|\d+\/50 runs/);
+    expect(labDirs()).toHaveLength(1);
+    cut.child.kill("SIGINT");
+    await once(cut.child, "exit");
+    expect(labDirs()).toEqual([]);
+
+    const kept = start([scenario, "--keep"], { TMPDIR: tmp });
+    const [, keptDir] = await waitFor(kept.out, /the lab's files stay in (\S+)\)/);
+    kept.child.kill("SIGINT");
+    await once(kept.child, "exit");
+    expect(labDirs()).toEqual([keptDir.split("/").pop()]);
+  }, 60_000);
+
+  it("`lab serve tls-ok` prints where its CA is and the names on its certificate", async () => {
+    const { child, out } = start(["serve", "tls-ok"]);
+    const [, port] = await waitFor(out, /^tls-ok \(.+\) at 127\.0\.0\.1:(\d+) \(TLS\)$/m);
+    const [, caFile] = await waitFor(out, /^ {2}lab CA: (\S+)/m);
+    expect(out.text).toMatch(/^ {2}certificate names: localhost, 127\.0\.0\.1, ::1/m);
+    // Trusting that file alone verifies the server under one of those names.
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: Number(port), servername: "localhost", ca: readFileSync(caFile) }, () => s.write("PING\r\n"));
+      s.once("data", (d) => { resolve(d.toString()); s.destroy(); });
+      s.once("error", reject);
+    });
+    expect(reply).toBe("+PONG\r\n");
     child.kill("SIGINT");
     expect((await once(child, "exit"))[0]).toBe(0);
   }, 30_000);
