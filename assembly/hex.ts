@@ -75,20 +75,22 @@ export function hexDecode(len: i32): i32 {
       i++;
       continue;
     }
-    // Fast paths: sixteen (SIMD build) or eight digits at a time, until whitespace, an error
-    // or the slice's end.
+    // Fast path: sixteen digits at a time (SIMD vectors, or two SWAR words with one check for
+    // both) until whitespace, an error or the slice's end.
     if (ASC_FEATURE_SIMD) {
       while (i + 16 <= len && eightPairs(WINDOW + i, out)) {
         out += 8;
         i += 16;
       }
-    }
-    while (i + 8 <= len) {
-      const bytes = fourPairs(load<u64>(WINDOW + i));
-      if (bytes < 0) break;
-      store<u32>(out, <u32>bytes);
-      out += 4;
-      i += 8;
+    } else {
+      while (i + 16 <= len) {
+        const a = load<u64>(WINDOW + i);
+        const b = load<u64>(WINDOW + i, 8);
+        if ((hexClass(a) & hexClass(b) & ~(a | b) & HIGH) != HIGH) break;
+        store<u64>(out, (fourPairs(a) & 0xffffffff) | (fourPairs(b) << 32));
+        out += 8;
+        i += 16;
+      }
     }
     if (i == len) break;
     const hi = load<u8>(HEX_TABLE + load<u8>(WINDOW + i));
@@ -119,22 +121,28 @@ const ONES: u64 = 0x0101010101010101;
 const HIGH: u64 = 0x8080808080808080;
 
 /**
- * Eight ASCII characters (a little-endian u64) as four bytes when all eight are hex digits,
- * else -1. SWAR, one word instead of eight table look-ups: for 7-bit bytes, x + (0x7f - n)
- * sets a byte's top bit exactly when the byte is above n, without carrying into the next.
+ * The top bit of each byte of x (eight ASCII characters, a little-endian u64) set when that
+ * character is a hex digit; meaningful only for bytes whose own top bit is clear, which the
+ * caller checks (~x & HIGH). SWAR, one word instead of eight table look-ups: for 7-bit bytes,
+ * x + (0x7f - n) sets a byte's top bit exactly when the byte is above n, without carrying into
+ * the next.
  */
 // @ts-ignore: decorator
-@inline function fourPairs(x: u64): i64 {
+@inline function hexClass(x: u64): u64 {
   const lower = x | (0x20 * ONES);
   const digit = (x + (0x7f - 0x2f) * ONES) ^ (x + (0x7f - 0x39) * ONES); // '0'..'9'
   const letter = (lower + (0x7f - 0x60) * ONES) ^ (lower + (0x7f - 0x66) * ONES); // 'a'..'f'
-  // Every byte a digit or a letter, and none with its top bit set (those could carry).
-  if (((digit | letter) & ~x & HIGH) != HIGH) return -1;
+  return digit | letter;
+}
+
+/** Eight hex digits as four bytes in the low half; the high half is junk. */
+// @ts-ignore: decorator
+@inline function fourPairs(x: u64): u64 {
   // Digits are their low nibble; letters (bit 6 set) their low nibble + 9.
   const nibbles = (x & (0x0f * ONES)) + ((x >> 6) & ONES) * 9;
   const pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff00ff00ff00ff;
   const packed = (pairs | (pairs >> 8)) & 0x0000ffff0000ffff;
-  return <i64>((packed | (packed >> 16)) & 0xffffffff);
+  return packed | (packed >> 16);
 }
 
 /** Sixteen hex digits at p as eight bytes at out (SIMD build only); false if any is not one. */

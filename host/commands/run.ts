@@ -55,13 +55,65 @@ function tableRow(r: ResultRecord, run: number): string {
 const HEADER = ["TASK".padEnd(20), "RUN".padEnd(5), "CODE".padEnd(5), "STEP".padEnd(5), "TOTAL ms".padStart(9),
   "DNS".padStart(8), "CONNECT".padStart(8), "TLS".padStart(8), "TTFB".padStart(8)].join(" ");
 
-function summary(results: ResultRecord[]): string {
-  const failed = results.filter((r) => !r.ok);
-  const byCode = new Map<number, number>();
-  for (const r of failed) byCode.set(r.code!, (byCode.get(r.code!) ?? 0) + 1);
-  const codes = [...byCode].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([c, n]) => `${c} ×${n}`).join(", ");
-  return `${results.length} run${results.length === 1 ? "" : "s"}: ${results.length - failed.length} ok, ` +
-    `${failed.length} failed${codes ? ` (${codes})` : ""}`;
+/** The table counts steps from 1, as the messages do ("step 1"); JSON records from 0. */
+const STEP_LEGEND = 'STEP: the step that failed, counted from 1 as in the messages (JSON "step" counts from 0)';
+
+/** What the summary needs, counted as results arrive: no result is kept in memory. */
+class Tally {
+  runs = 0;
+  failed = 0;
+  withStep = 0;
+  readonly byCode = new Map<number, number>();
+  add(r: ResultRecord): void {
+    this.runs++;
+    if (r.step !== null) this.withStep++;
+    if (r.ok) return;
+    this.failed++;
+    this.byCode.set(r.code!, (this.byCode.get(r.code!) ?? 0) + 1);
+  }
+}
+
+function summary(t: Tally): string {
+  const codes = [...t.byCode].sort((a, b) => b[1] - a[1] || a[0] - b[0]).map(([c, n]) => `${c} ×${n}`).join(", ");
+  return `${t.runs} run${t.runs === 1 ? "" : "s"}: ${t.runs - t.failed} ok, ` +
+    `${t.failed} failed${codes ? ` (${codes})` : ""}`;
+}
+
+/**
+ * Lines for stdout, written in batches: one write per batch instead of one per result.
+ * A batch goes out when it reaches BATCH_CHARS or at the next turn of the event loop, so a
+ * slow schedule still prints each result as it ends. When stdout does not keep up (a slow
+ * pipe), the caller gets a promise to wait on until it drains.
+ */
+class LineWriter {
+  private static readonly BATCH_CHARS = 64 * 1024;
+  private text = "";
+  private scheduled = false;
+  private drained: Promise<void> | null = null;
+
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+
+  line(line: string): void | Promise<void> {
+    this.text += line + "\n";
+    if (this.text.length >= LineWriter.BATCH_CHARS) return this.flush();
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return this.drained ?? undefined;
+  }
+
+  flush(): void | Promise<void> {
+    this.scheduled = false;
+    if (this.text) {
+      const ok = this.out.write(this.text);
+      this.text = "";
+      if (!ok && !this.drained) {
+        this.drained = new Promise<void>((resolve) => this.out.once("drain", () => { this.drained = null; resolve(); }));
+      }
+    }
+    return this.drained ?? undefined;
+  }
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -71,18 +123,28 @@ export async function run(args: string[]): Promise<number> {
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once("SIGINT", stop);
-  if (!opts.json) console.log(HEADER);
+  const out = new LineWriter();
+  if (!opts.json) out.line(HEADER);
   try {
-    const results = await runSchedules(tasks, {
+    const tally = new Tally();
+    await runSchedules(tasks, {
       probe: opts.probe,
       pool,
       concurrency: opts.concurrency,
       signal: abort.signal,
-      onResult: (r) => console.log(opts.json ? JSON.stringify(r) : tableRow(r, Number(r.id.split("/").pop()))),
+      keep: false,
+      onResult: (r) => {
+        tally.add(r);
+        return out.line(opts.json ? JSON.stringify(r) : tableRow(r, Number(r.id.split("/").pop())));
+      },
     });
-    if (!opts.json) console.log(`\n${summary(results)}`);
-    return results.every((r) => r.ok) ? 0 : 1;
+    if (!opts.json) {
+      out.line(`\n${summary(tally)}`);
+      if (tally.withStep > 0) out.line(STEP_LEGEND);
+    }
+    return tally.failed === 0 ? 0 : 1;
   } finally {
     process.off("SIGINT", stop);
+    await out.flush();
   }
 }

@@ -13,33 +13,46 @@ export interface ScheduleOptions {
   pool: CorePool;
   /** runs in flight at most, over all tasks (default 64) */
   concurrency?: number;
-  /** called with each result as soon as its run ends */
-  onResult?: (record: ResultRecord) => void;
+  /**
+   * called with each result as soon as its run ends; when it returns a promise (output
+   * backpressure), the task's next run waits for it
+   */
+  onResult?: (record: ResultRecord) => unknown;
   /** stops scheduling further runs; runs in flight finish */
   signal?: AbortSignal;
   /** start each schedule over when it ends, until aborted (a probe that runs for good) */
   forever?: boolean;
+  /** false: resolve with no results (the caller sees each one through onResult) */
+  keep?: boolean;
 }
 
-async function waitUntil(at: number, signal?: AbortSignal): Promise<void> {
-  const ms = at - performance.now();
-  if (ms > 0) await sleep(ms, undefined, { signal }).catch(() => {});
+async function waitUntil(ms: number, signal?: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, { signal }).catch(() => {});
 }
 
 async function runSchedule(task: RunnableTask, slots: Semaphore, opts: ScheduleOptions): Promise<ResultRecord[]> {
   const results: ResultRecord[] = [];
   const start = performance.now();
+  const { intervalMs } = task.spec;
   for (let run = 0; (opts.forever || run < task.spec.count) && !opts.signal?.aborted; run++) {
-    await waitUntil(start + run * task.spec.intervalMs, opts.signal);
-    if (opts.signal?.aborted) break;
-    await slots.acquire();
+    // A run already due (always so with intervalMs 0) starts without a timer, and takes a
+    // free slot without a promise: the cost per run stays the run's own.
+    if (intervalMs > 0) {
+      const ms = start + run * intervalMs - performance.now();
+      if (ms > 0) await waitUntil(ms, opts.signal);
+      if (opts.signal?.aborted) break;
+    }
+    if (!slots.tryAcquire()) await slots.acquire();
+    let pending: unknown;
     try {
       const record = await runTask(task, { probe: opts.probe, pool: opts.pool, run });
-      if (!opts.forever) results.push(record); // a probe that runs for good keeps nothing in memory
-      opts.onResult?.(record);
+      // a probe that runs for good keeps nothing in memory
+      if (!opts.forever && opts.keep !== false) results.push(record);
+      pending = opts.onResult?.(record);
     } finally {
       slots.release();
     }
+    if (pending instanceof Promise) await pending;
   }
   return results;
 }

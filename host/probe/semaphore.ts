@@ -5,12 +5,18 @@ export class Semaphore {
 
   constructor(private readonly limit: number) {}
 
-  async acquire(): Promise<void> {
+  /** Takes a slot now if one is free (no promise, no turn of the event loop); false if none. */
+  tryAcquire(): boolean {
     if (this.active < this.limit) {
       this.active++;
-      return;
+      return true;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return false;
+  }
+
+  acquire(): Promise<void> {
+    if (this.tryAcquire()) return Promise.resolve();
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
   release(): void {

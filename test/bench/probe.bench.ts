@@ -1,6 +1,7 @@
 // Probe runs per second against a loopback echo server, at concurrency 1 and 64: catprobe's
 // runner, a bare Node `net` loop doing the same connect/send/read/close (the floor), and
-// Prometheus blackbox_exporter's tcp prober driven over HTTP when it is installed.
+// Prometheus blackbox_exporter's tcp prober driven over HTTP when it is installed; then the
+// `catprobe run` command itself against a bare loop, both as processes (run-command.ts).
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -14,6 +15,7 @@ import { makeRunnable, runTask } from "../../host/probe/runner.js";
 import { parseTask } from "../../host/task/load.js";
 import { until } from "../helpers/until.js";
 import type { Ratios } from "./harness.js";
+import { RUN_COUNT, measureRunCommand } from "./run-command.js";
 
 const ROUND_MS = 1000;
 const ROUNDS = 5;
@@ -174,6 +176,12 @@ export async function benchProbe(ratios: Ratios): Promise<void> {
   if (!blackbox) console.log("  blackbox_exporter not installed (apt-get install prometheus-blackbox-exporter): no ratio");
   blackbox?.child.kill();
   agent.destroy();
+
+  const COMMAND_ROUNDS = 3;
+  console.log(`\`catprobe run\` of one task, count ${RUN_COUNT}, intervalMs 0, as a child process from spawn to exit ` +
+    `(median of ${COMMAND_ROUNDS} interleaved rounds)`);
+  const command = await measureRunCommand(port, COMMAND_ROUNDS);
+  for (const [name, rate] of command) console.log(`  ${name.padEnd(24)} ${rate.toFixed(0).padStart(7)} runs/s`);
   server.close();
 
   const perRun = await memoryPerRun(pool);
@@ -181,6 +189,9 @@ export async function benchProbe(ratios: Ratios): Promise<void> {
   const probe = rows["catprobe runner"][64];
   ratios.addValue("probe-c64/bare-node", probe / rows["bare node net loop"][64]);
   ratios.addValue("probe-c1/bare-node", rows["catprobe runner"][1] / rows["bare node net loop"][1]);
+  const bareLoop = command.get("bare node loop")!;
+  ratios.addValue("run-command/bare-loop", command.get("catprobe run --json")! / bareLoop);
+  ratios.addValue("run-command-table/bare-loop", command.get("catprobe run (table)")! / bareLoop);
   if (blackbox) {
     ratios.addValue("probe-c64/blackbox", probe / rows["blackbox_exporter tcp"][64]);
     ratios.addValue("probe-c1/blackbox", rows["catprobe runner"][1] / rows["blackbox_exporter tcp"][1]);

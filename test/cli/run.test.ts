@@ -45,6 +45,19 @@ describe("catprobe run", () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({ v: 1, probe: "edge-7", task: "echo-ok", ok: true, code: null, bytesSent: 6 });
     expect(lines.map((l) => l.id.split("/")[3]).sort()).toEqual(["0", "1"]);
+    expect(r.stdout.endsWith("}\n")).toBe(true);
+  });
+
+  it("prints every result of a long sequential schedule, the table with its summary", async () => {
+    const many = { ...passing(), id: "echo-many", count: 300 };
+    const json = await cli(["run", taskFile("many.json", many), "--json"]);
+    expect(json.status).toBe(0);
+    expect(json.stdout.trim().split("\n").map((l) => JSON.parse(l).id.split("/")[3]).sort((a, b) => a - b))
+      .toEqual(Array.from({ length: 300 }, (_, i) => String(i)));
+    const table = await cli(["run", taskFile("many.json", many)]);
+    expect(table.stdout.split("\n").filter((l) => /^echo-many +#\d+ +ok /.test(l))).toHaveLength(300);
+    expect(table.stdout).toMatch(/\n300 runs: 300 ok, 0 failed\n$/);
+    expect(table.stdout).not.toContain("STEP:");
   });
 
   it("prints a table with the definition and message of failures, and exits 1", async () => {
@@ -55,6 +68,9 @@ describe("catprobe run", () => {
     expect(r.stdout).toMatch(/^echo-bad +#0 +607 +1 /m);
     expect(r.stdout).toContain('Failed to verify the keyword. step 1: reply differs from the expected reply "PONG\\r\\n" at byte 1');
     expect(r.stdout).toContain("1 run: 0 ok, 1 failed (607 ×1)");
+    expect(r.stdout).toContain('STEP: the step that failed, counted from 1 as in the messages (JSON "step" counts from 0)');
+    const json = await cli(["run", taskFile("bad.json", failing), "--json"]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, code: 607, step: 0 });
   });
 
   it("runs every task file of a directory", async () => {
