@@ -64,19 +64,21 @@ describe("a result too large", () => {
   const stored = (probe: string) => collector.store.db.prepare("SELECT labels FROM results WHERE probe = ?").all(probe) as
     { labels: string }[];
 
-  /** A task whose results carry `labels`, run once by a real probe process. */
-  async function probeOnce(probe: string, labels: Record<string, string>, extra: string[]): Promise<void> {
+  /** A task whose results carry `labels`, run once by a real probe process; resolves with its exit status and stderr. */
+  async function probeOnce(probe: string, labels: Record<string, string>, extra: string[]): Promise<{ code: number; stderr: string }> {
     const file = join(dir, `${probe}.json`);
     writeFileSync(file, JSON.stringify({
       id: "big", target: { host: "127.0.0.1", port: await closedPort() }, labels, steps: [{ verify: "none" }],
     }));
-    await promisify(execFile)(process.execPath, ["bin/catprobe.js", "probe", file, "--broker", collector.brokerUrl,
-      "--probe", probe, "--spool", join(dir, `${probe}-spool.db`), "--once", ...extra]);
+    return promisify(execFile)(process.execPath, ["bin/catprobe.js", "probe", file, "--broker", collector.brokerUrl,
+      "--probe", probe, "--spool", join(dir, `${probe}-spool.db`), "--once", ...extra])
+      .then(({ stderr }) => ({ code: 0, stderr }), (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }));
   }
 
   it("for the spool is stored with its labels shortened, and the probe goes on (exit 0)", async () => {
     // 2 × 5,000 characters of 3 bytes each: over 4 KiB even at 1,024 characters a label
-    await probeOnce("edge-small-spool", { a: "长".repeat(5000), b: "长".repeat(5000), site: "工厂-3" }, ["--spool-bytes", "4096"]);
+    const run = await probeOnce("edge-small-spool", { a: "长".repeat(5000), b: "长".repeat(5000), site: "工厂-3" }, ["--spool-bytes", "4096"]);
+    expect(run.code).toBe(1); // the run is a refused connect (601); the probe did not stop with 2
     await until(() => stored("edge-small-spool").length === 1, "the result");
     const labels = JSON.parse(stored("edge-small-spool")[0].labels) as Record<string, string>;
     expect(labels.site).toBe("工厂-3");
@@ -103,8 +105,8 @@ describe("a result too large", () => {
   });
 
   it("refuses a spool too small for one result, before running anything", async () => {
-    const run = probeOnce("edge-tiny", {}, ["--spool-bytes", "1000"]);
-    await expect(run).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("--spool-bytes 1000: must be a whole number from 4096") });
+    const run = await probeOnce("edge-tiny", {}, ["--spool-bytes", "1000"]);
+    expect(run).toMatchObject({ code: 2, stderr: expect.stringContaining("--spool-bytes 1000: must be a whole number from 4096") });
   });
 });
 
