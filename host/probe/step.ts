@@ -12,6 +12,7 @@ import type { Connection } from "./connection.js";
 import { type Deadline, Limit, earliest, timerDelay, within } from "./deadline.js";
 import { RunFault, describeError, isTlsError } from "./fault.js";
 import { showData, type PreparedStep } from "./prepare.js";
+import { plural } from "../text/plural.js";
 
 /** Bytes of a reply quoted in a 607 message at most. */
 const QUOTED_BYTES = 64;
@@ -168,13 +169,9 @@ class ReplyReader {
   private failure(atEnd: boolean): string {
     const { step, received } = this;
     const head = this.head.subarray(0, Math.min(received, QUOTED_BYTES));
-    const reply = `${bytes(received)} of reply ${showData(this.pool.primary, head, step.format, QUOTED_BYTES, received)}`;
+    const reply = `${plural(received, "byte")} of reply ${showData(this.pool.primary, head, step.format, QUOTED_BYTES, received)}`;
     return verifyFailure(step, this.verifier, this.pool, reply, atEnd);
   }
-}
-
-function bytes(n: number): string {
-  return n === 1 ? "1 byte" : `${n} bytes`;
 }
 
 /**
@@ -188,7 +185,7 @@ function verifyFailure(step: PreparedStep, verifier: Verifier, pool: CorePool, r
       return `${step.expectLabel} not found in ${reply}`;
     case "full":
     case "prefix": {
-      const expected = `the ${step.expectLabel} (${bytes(spec.expected.length)})`;
+      const expected = `the ${step.expectLabel} (${plural(spec.expected.length, "byte")})`;
       if (atEnd) return `reply is shorter than ${expected}: ${reply}`;
       const at = verifier.decidedAt - 1;
       if (at === spec.expected.length) return `reply is longer than ${expected}: ${reply}`;
