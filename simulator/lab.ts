@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { ErrorCode } from "../host/codes.js";
 import { startCollector, type Collector } from "../host/collector/collector.js";
 import { CorePool } from "../host/core/pool.js";
-import { rankTop, topErrors, type TopErrors } from "../host/collector/stats.js";
+import { rankTop, type TopErrors } from "../host/collector/stats.js";
 import { makeRunnable, runTask, type RunnableTask } from "../host/probe/runner.js";
 import { Semaphore } from "../host/probe/semaphore.js";
 import { parseTask } from "../host/task/load.js";
@@ -214,13 +214,15 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     }
     await Promise.all(inFlight);
     await Promise.all(fleet.map((p) => p.publisher.drain(60_000)));
-    const count = () => (collector.store.db.prepare("SELECT count(*) AS n FROM results WHERE ts >= ?").get(from) as { n: number }).n;
-    for (let i = 0; i < 600 && count() < total; i++) await new Promise((r) => setTimeout(r, 50));
+    // Read as any user of the collector would: through its API.
+    const topSince = async (to: number) =>
+      (await (await fetch(`${collector.httpUrl}/api/top-errors?from=${from}&to=${to}`)).json()) as TopErrors;
+    for (let i = 0; i < 600 && (await topSince(Date.now() + 1)).total < total; i++) await new Promise((r) => setTimeout(r, 50));
     clearInterval(ticker);
     progress();
     const to = Date.now() + 1;
     const truth = truthTop(expectedFailures, done, from, to);
-    const seen = topErrors(collector.store, { from, to });
+    const seen = await topSince(to);
     const report: LabReport = {
       scenario: scenario.name, runs: total, durationMs: Math.round(performance.now() - started),
       truth, collector: seen, identical: sameTop(truth, seen) && mismatchCount === 0,
