@@ -1,14 +1,6 @@
 // catprobe command line: `npx tsx host/cli.ts <command>` or the `catprobe` bin.
 // Exit status: 0 success, 1 a check failed, 2 a usage or configuration error.
 
-import { demo } from "./commands/demo.js";
-import { collector } from "./commands/collector.js";
-import { lab } from "./commands/lab.js";
-import { md5File } from "./commands/md5.js";
-import { probe } from "./commands/probe.js";
-import { run } from "./commands/run.js";
-import { selfTest } from "./commands/selftest.js";
-import { top } from "./commands/top.js";
 import { UsageError } from "./commands/usage.js";
 import { ConfigError } from "./task/config-error.js";
 
@@ -39,17 +31,18 @@ commands:
 environment:
   CATPROBE_CORE     core build for the host: simd (default where supported), release, debug`;
 
+// Each command is loaded when it runs: `run` need not load the collector, aedes and the lab.
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
-    case "run": return run(args);
-    case "probe": return probe(args);
-    case "collector": return collector(args);
-    case "top": return top(args);
-    case "lab": return lab(args);
-    case "selftest": return selfTest();
-    case "md5": return md5File(args);
-    case "demo": return demo();
+    case "run": return (await import("./commands/run.js")).run(args);
+    case "probe": return (await import("./commands/probe.js")).probe(args);
+    case "collector": return (await import("./commands/collector.js")).collector(args);
+    case "top": return (await import("./commands/top.js")).top(args);
+    case "lab": return (await import("./commands/lab.js")).lab(args);
+    case "selftest": return (await import("./commands/selftest.js")).selfTest();
+    case "md5": return (await import("./commands/md5.js")).md5File(args);
+    case "demo": return (await import("./commands/demo.js")).demo();
     case undefined: case "help": case "--help": case "-h":
       console.log(USAGE);
       return command === undefined ? 2 : 0;
