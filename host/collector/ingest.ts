@@ -109,8 +109,13 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   let batch: StoredRecord[] = [];
   let heldAcks: (() => void)[] = [];
   let flushScheduled = false;
+  let gatherTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
 
   const flush = () => {
+    // A flush forced by a full batch cancels the scheduled one, which would commit the next
+    // batch before it has gathered.
+    if (gatherMs) clearTimeout(gatherTimer as NodeJS.Timeout);
+    else clearImmediate(gatherTimer as NodeJS.Immediate);
     flushScheduled = false;
     const records = batch;
     const acks = heldAcks;
@@ -158,8 +163,7 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     }
     if (!flushScheduled) {
       flushScheduled = true;
-      if (gatherMs) setTimeout(flush, gatherMs);
-      else setImmediate(flush);
+      gatherTimer = gatherMs ? setTimeout(flush, gatherMs) : setImmediate(flush);
     }
     done(); // on to the next packet; its PUBACK waits for the flush (below)
     if (batch.length >= MAX_BATCH_RECORDS || heldAcks.length >= RECEIVE_MAXIMUM) flush();
