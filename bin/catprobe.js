@@ -2,4 +2,4 @@
 // The `catprobe` bin: runs the TypeScript CLI through tsx.
 import { tsImport } from "tsx/esm/api";
 
-await tsImport("../host/cli.ts", import.meta.url);
+await tsImport("../cli/main.ts", import.meta.url);

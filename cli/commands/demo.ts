@@ -4,9 +4,9 @@
 
 import { createServer, connect, type AddressInfo, type Server } from "node:net";
 import { once } from "node:events";
-import { defaultCore, type Core } from "../core/core.js";
-import { bytesToHex, hexToBytes } from "../core/hex.js";
-import { createVerifier } from "../core/verifier.js";
+import { defaultCore, type Core } from "../../host/core/core.js";
+import { bytesToHex, hexToBytes } from "../../host/core/hex.js";
+import { createVerifier } from "../../host/core/verifier.js";
 import { selfTest } from "./selftest.js";
 
 const SEND_HEX = "50 49 4e 47 0d 0a"; // PING\r\n, as a buffer-mode task would hold it

@@ -1,7 +1,7 @@
 // `catprobe selftest`: the power-on self-test of every core build, with its vital figures.
 
 import { statSync } from "node:fs";
-import { Core, corePath, type CoreBuild } from "../core/core.js";
+import { Core, corePath, type CoreBuild } from "../../host/core/core.js";
 
 const BUILDS: CoreBuild[] = ["release", "simd", "debug"];
 

@@ -8,18 +8,18 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { CorePool } from "../core/pool.js";
-import { checkBrokerUrl } from "../mqtt/broker-url.js";
-import { MIN_SPOOL_BYTES, Publisher } from "../mqtt/publisher.js";
-import { Spool } from "../mqtt/spool.js";
-import { makeRunnable } from "../probe/runner.js";
-import { runSchedules } from "../probe/schedule.js";
-import { loadTasks } from "../task/load.js";
-import { plural } from "../text/plural.js";
-import { ID_PATTERN, ID_RULE } from "../wire/id.js";
+import { CorePool } from "../../host/core/pool.js";
+import { checkBrokerUrl } from "../broker-url.js";
+import { MIN_SPOOL_BYTES, Publisher } from "../../host/mqtt/publisher.js";
+import { Spool } from "../../host/mqtt/spool.js";
+import { makeRunnable } from "../../host/probe/runner.js";
+import { runSchedules } from "../../host/probe/schedule.js";
+import { loadTasks } from "../../host/task/load.js";
+import { plural } from "../../host/text/plural.js";
+import { ID_PATTERN, ID_RULE } from "../../host/wire/id.js";
 import { defaultProbeId } from "./run.js";
-import { runsStatus, runsSummary } from "./summary.js";
-import { UsageError } from "./usage.js";
+import { runsStatus, runsSummary } from "../summary.js";
+import { UsageError } from "../usage-error.js";
 
 /**
  * How long a stopping probe waits for the broker to take its "offline" and the disconnect: a

@@ -4,14 +4,14 @@
 
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { errorCodeInfo } from "../codes.js";
-import { CorePool } from "../core/pool.js";
-import type { ResultRecord } from "../wire/record.js";
-import { makeRunnable } from "../probe/runner.js";
-import { runSchedules } from "../probe/schedule.js";
-import { loadTasks } from "../task/load.js";
-import { ID_PATTERN, ID_RULE } from "../wire/id.js";
-import { UsageError } from "./usage.js";
+import { errorCodeInfo } from "../../host/codes.js";
+import { CorePool } from "../../host/core/pool.js";
+import type { ResultRecord } from "../../host/wire/record.js";
+import { makeRunnable } from "../../host/probe/runner.js";
+import { runSchedules } from "../../host/probe/schedule.js";
+import { loadTasks } from "../../host/task/load.js";
+import { ID_PATTERN, ID_RULE } from "../../host/wire/id.js";
+import { UsageError } from "../usage-error.js";
 
 /** This machine's name as a probe id: characters outside the id alphabet become '-'. */
 export function defaultProbeId(): string {

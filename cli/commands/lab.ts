@@ -11,9 +11,9 @@ import { FAULTS, FAULT_NAMES, type FaultName, startFault, trustsLabCa } from "..
 import { runLab, type LabReport } from "../../simulator/lab.js";
 import { progressPrinter } from "../../simulator/progress.js";
 import { loadScenario } from "../../simulator/scenario.js";
-import type { TopErrors } from "../collector/stats.js";
-import { plural } from "../text/plural.js";
-import { UsageError } from "./usage.js";
+import type { TopErrors } from "../../host/collector/stats.js";
+import { plural } from "../../host/text/plural.js";
+import { UsageError } from "../usage-error.js";
 
 const tick = (ok: boolean) => (ok ? "✓" : "✗ DIFFERS");
 

@@ -1,7 +1,7 @@
 // Checks a `--broker` value before mqtt.js sees it: mqtt.js reads "127.0.0.1:1883" or
 // "mqtt://a:1,mqtt://b:2" as something else and retries for ever instead of saying so.
 
-import { UsageError } from "../commands/usage.js";
+import { UsageError } from "./usage-error.js";
 
 const SCHEMES = ["mqtt", "mqtts", "ws", "wss"];
 

@@ -2,8 +2,8 @@
 // types from a running collector, as a table.
 
 import { parseArgs } from "node:util";
-import type { TopErrors } from "../collector/stats.js";
-import { UsageError } from "./usage.js";
+import type { TopErrors } from "../../host/collector/stats.js";
+import { UsageError } from "../usage-error.js";
 
 export async function top(args: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -3,9 +3,9 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { startCollector } from "../collector/collector.js";
-import { checkBrokerUrl } from "../mqtt/broker-url.js";
-import { UsageError } from "./usage.js";
+import { startCollector } from "../../host/collector/collector.js";
+import { checkBrokerUrl } from "../broker-url.js";
+import { UsageError } from "../usage-error.js";
 
 export async function collector(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -1,10 +1,10 @@
 // `catprobe md5 <file|->`: the digest to put in an md5 verify step, computed by the core.
 
 import { createReadStream } from "node:fs";
-import { defaultCore } from "../core/core.js";
-import { bytesToHex } from "../core/hex.js";
-import { Md5 } from "../core/md5.js";
-import { UsageError } from "./usage.js";
+import { defaultCore } from "../../host/core/core.js";
+import { bytesToHex } from "../../host/core/hex.js";
+import { Md5 } from "../../host/core/md5.js";
+import { UsageError } from "../usage-error.js";
 
 export async function md5File(args: string[]): Promise<number> {
   if (args.length !== 1) throw new UsageError("md5 takes one file name, or - for standard input");

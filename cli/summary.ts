@@ -1,8 +1,8 @@
 // The one-line account of a set of runs, for `probe --once` (and `run`): how many, how many
 // passed, the failures by code, most frequent first.
 
-import { plural } from "../text/plural.js";
-import type { ResultRecord } from "../wire/record.js";
+import { plural } from "../host/text/plural.js";
+import type { ResultRecord } from "../host/wire/record.js";
 
 export function runsSummary(results: ResultRecord[]): string {
   const byCode = new Map<number, number>();
