@@ -15,7 +15,7 @@ import { makeRunnable, runTask } from "../../host/probe/runner.js";
 import { parseTask } from "../../host/task/load.js";
 import { until } from "../helpers/until.js";
 import type { Ratios } from "./harness.js";
-import { RUN_COUNT, measureRunCommand } from "./run-command.js";
+import { type CommandFigures, benchRunCommandCase } from "./run-command.js";
 
 const ROUND_MS = 1000;
 const ROUNDS = 5;
@@ -138,7 +138,15 @@ async function memoryPerRun(pool: CorePool): Promise<number> {
   return (during - before) / 1000;
 }
 
+/** The ratios of `catprobe run` against a bare loop, both as processes (run-command.ts). */
+function addRunCommandRatios(ratios: Ratios, command: Map<string, CommandFigures>): void {
+  ratios.addValue("run-command/bare-loop", command.get("catprobe run --json")!.ratio);
+  ratios.addValue("run-command-table/bare-loop", command.get("catprobe run (table)")!.ratio);
+}
+
 export async function benchProbe(ratios: Ratios): Promise<void> {
+  // CATPROBE_BENCH_ONLY=run-command: only that case (while working on it)
+  if (process.env.CATPROBE_BENCH_ONLY === "run-command") return addRunCommandRatios(ratios, await benchRunCommandCase());
   const server = await echoServer();
   const port = server.port;
   const pool = new CorePool();
@@ -177,21 +185,16 @@ export async function benchProbe(ratios: Ratios): Promise<void> {
   blackbox?.child.kill();
   agent.destroy();
 
-  const COMMAND_ROUNDS = 3;
-  console.log(`\`catprobe run\` of one task, count ${RUN_COUNT}, intervalMs 0, as a child process from spawn to exit ` +
-    `(median of ${COMMAND_ROUNDS} interleaved rounds)`);
-  const command = await measureRunCommand(port, COMMAND_ROUNDS);
-  for (const [name, rate] of command) console.log(`  ${name.padEnd(24)} ${rate.toFixed(0).padStart(7)} runs/s`);
   server.close();
+
+  const command = await benchRunCommandCase();
 
   const perRun = await memoryPerRun(pool);
   console.log(`  memory per in-flight run: ${(perRun / 1024).toFixed(1)} KiB (heap + external, 1,000 runs held open)`);
   const probe = rows["catprobe runner"][64];
   ratios.addValue("probe-c64/bare-node", probe / rows["bare node net loop"][64]);
   ratios.addValue("probe-c1/bare-node", rows["catprobe runner"][1] / rows["bare node net loop"][1]);
-  const bareLoop = command.get("bare node loop")!;
-  ratios.addValue("run-command/bare-loop", command.get("catprobe run --json")! / bareLoop);
-  ratios.addValue("run-command-table/bare-loop", command.get("catprobe run (table)")! / bareLoop);
+  addRunCommandRatios(ratios, command);
   if (blackbox) {
     ratios.addValue("probe-c64/blackbox", probe / rows["blackbox_exporter tcp"][64]);
     ratios.addValue("probe-c1/blackbox", rows["catprobe runner"][1] / rows["blackbox_exporter tcp"][1]);

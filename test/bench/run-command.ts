@@ -1,14 +1,22 @@
 // `catprobe run` as a user runs it, against a bare Node loop doing the same sequential
 // connect/send/read/close: both are child processes timed from spawn to exit (start-up
-// included), stdout to /dev/null, against the echo server in a third process.
+// included), stdout to /dev/null, against an echo server in a third process of its own.
+//
+// This machine is shared (other builds and tests run on the same two cores), so one round says
+// little: the contenders run in interleaved rounds, each round in a rotated order, and the ratio
+// is the median of the per-round ratios (each catprobe run against the bare loop of its own
+// round, so a slow stretch of the machine lands on both sides of the ratio). The spread of the
+// bare loop's rates is printed as the check on how steady the machine was.
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, openSync, closeSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const RUN_COUNT = 20_000;
+/** Interleaved rounds (CATPROBE_BENCH_ROUNDS to change). */
+export const ROUNDS = Number(process.env.CATPROBE_BENCH_ROUNDS) || 7;
 
 const BARE_LOOP = `
 const { connect } = require("node:net");
@@ -25,6 +33,21 @@ function one() {
 (async () => { let failed = 0; for (let i = 0; i < count; i++) if (!(await one())) failed++; process.exitCode = failed ? 1 : 0; })();
 `;
 
+const ECHO_SERVER = `
+const server = require("node:net").createServer((sock) => {
+  sock.on("error", () => {});
+  sock.on("data", (d) => sock.write(d));
+});
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+`;
+
+/** An echo server in its own process, used by nothing but this benchmark. */
+async function echoServer(): Promise<{ port: number; close(): void }> {
+  const child = spawn(process.execPath, ["-e", ECHO_SERVER], { stdio: ["ignore", "pipe", "inherit"] });
+  const [line] = (await once(child.stdout!, "data")) as [Buffer];
+  return { port: Number(line.toString().trim()), close: () => child.kill() };
+}
+
 /** Seconds from spawn to exit of `args` (node …), stdout to /dev/null; throws unless it exits 0. */
 async function timed(args: string[]): Promise<number> {
   const devNull = openSync("/dev/null", "w");
@@ -37,30 +60,87 @@ async function timed(args: string[]): Promise<number> {
   return s;
 }
 
-export interface Contender { name: string; args: string[] }
+export interface Contender { name: string; args: (task: string, port: number, count: number) => string[] }
 
-/** The contenders for one task of RUN_COUNT sequential runs against 127.0.0.1:port. */
-export function runCommandContenders(port: number): Contender[] {
-  const dir = mkdtempSync(join(tmpdir(), "catprobe-bench-run-"));
-  const task = join(dir, "echo.json");
+export const CONTENDERS: Contender[] = [
+  { name: "catprobe run --json", args: (task) => ["bin/catprobe.js", "run", task, "--json", "--probe", "bench"] },
+  { name: "catprobe run (table)", args: (task) => ["bin/catprobe.js", "run", task, "--probe", "bench"] },
+  { name: "bare node loop", args: (_, port, count) => ["-e", BARE_LOOP, String(port), String(count)] },
+];
+export const BASELINE = "bare node loop";
+
+/** A task file of `count` sequential runs (intervalMs 0) against 127.0.0.1:port. */
+function taskFile(dir: string, port: number, count: number): string {
+  const task = join(dir, `echo-${count}.json`);
   writeFileSync(task, JSON.stringify({
-    id: "echo", target: { host: "127.0.0.1", port }, count: RUN_COUNT, intervalMs: 0,
+    id: "echo", target: { host: "127.0.0.1", port }, count, intervalMs: 0,
     steps: [{ send: "PING\r\n", verify: "partial", expect: "PING" }],
   }));
-  return [
-    { name: "catprobe run --json", args: ["bin/catprobe.js", "run", task, "--json", "--probe", "bench"] },
-    { name: "catprobe run (table)", args: ["bin/catprobe.js", "run", task, "--probe", "bench"] },
-    { name: "bare node loop", args: ["-e", BARE_LOOP, String(port), String(RUN_COUNT)] },
-  ];
+  return task;
 }
 
-/** Runs per second of each contender: the median of `rounds` interleaved rounds. */
-export async function measureRunCommand(port: number, rounds: number): Promise<Map<string, number>> {
-  const contenders = runCommandContenders(port);
-  const rates = contenders.map(() => [] as number[]);
-  for (let round = 0; round < rounds; round++) {
-    for (const [i, c] of contenders.entries()) rates[i].push(RUN_COUNT / (await timed(c.args)));
+export interface CommandFigures {
+  name: string;
+  /** runs per second of each round, in round order */
+  rates: number[];
+  /** median seconds from spawn to exit with a task of one run: start-up and exit */
+  startupS: number;
+  /** median over rounds of this contender's rate ÷ the baseline's rate in the same round */
+  ratio: number;
+}
+
+export const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * Each contender's figures over `rounds` interleaved rounds of RUN_COUNT runs, after one
+ * untimed warm-up of each (file cache, tsx's compile cache); start-up measured with one run.
+ */
+export async function measureRunCommand(rounds = ROUNDS): Promise<CommandFigures[]> {
+  const server = await echoServer();
+  try {
+    const dir = mkdtempSync(join(tmpdir(), "catprobe-bench-run-"));
+    const full = taskFile(dir, server.port, RUN_COUNT);
+    const one = taskFile(dir, server.port, 1);
+    const n = CONTENDERS.length;
+    for (const c of CONTENDERS) await timed(c.args(taskFile(dir, server.port, 1000), server.port, 1000));
+    const rates = CONTENDERS.map(() => [] as number[]);
+    const startups = CONTENDERS.map(() => [] as number[]);
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < n; k++) {
+        const i = (round + k) % n; // rotated: no contender always runs right after another
+        startups[i].push(await timed(CONTENDERS[i].args(one, server.port, 1)));
+        rates[i].push(RUN_COUNT / (await timed(CONTENDERS[i].args(full, server.port, RUN_COUNT))));
+      }
+    }
+    const base = rates[CONTENDERS.findIndex((c) => c.name === BASELINE)];
+    return CONTENDERS.map((c, i) => ({
+      name: c.name,
+      rates: rates[i],
+      startupS: median(startups[i]),
+      ratio: median(rates[i].map((r, round) => r / base[round])),
+    }));
+  } finally {
+    server.close();
   }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
-  return new Map(contenders.map((c, i) => [c.name, median(rates[i])]));
+}
+
+/** Prints the figures; returns them by name. */
+export async function benchRunCommandCase(rounds = ROUNDS): Promise<Map<string, CommandFigures>> {
+  console.log(`\`catprobe run\` of one task, count ${RUN_COUNT}, intervalMs 0, as a child process from spawn to exit ` +
+    `(${rounds} interleaved rounds, own echo server process; load average ${loadavg()[0].toFixed(2)})`);
+  const figures = await measureRunCommand(rounds);
+  for (const f of figures) {
+    const lo = Math.min(...f.rates);
+    const hi = Math.max(...f.rates);
+    const ratio = f.name === BASELINE ? "" : `  ${f.ratio.toFixed(2)}× bare (per-round median)`;
+    console.log(`  ${f.name.padEnd(24)} ${median(f.rates).toFixed(0).padStart(7)} runs/s median ` +
+      `(${lo.toFixed(0)}–${hi.toFixed(0)}, ±${((100 * (hi - lo)) / 2 / median(f.rates)).toFixed(0)} %)  ` +
+      `start-up ${(f.startupS * 1000).toFixed(0)} ms${ratio}`);
+    console.log(`    rounds: ${f.rates.map((r) => r.toFixed(0)).join(" ")}`);
+  }
+  console.log(`  load average after: ${loadavg()[0].toFixed(2)}`);
+  return new Map(figures.map((f) => [f.name, f]));
 }
