@@ -10,7 +10,8 @@ import type { ErrorCode } from "../host/codes.js";
 import { startCollector, type Collector } from "../host/collector/collector.js";
 import { CorePool } from "../host/core/pool.js";
 import { rankTop, type TopErrors } from "../host/collector/stats.js";
-import { makeRunnable, runTask, type RunnableTask } from "../host/probe/runner.js";
+import { makeRunnable, type RunnableTask } from "../host/probe/runner.js";
+import { runSchedules } from "../host/probe/schedule.js";
 import { Semaphore } from "../host/probe/semaphore.js";
 import { parseTask } from "../host/task/load.js";
 import { createLabPki } from "./certs.js";
@@ -70,6 +71,16 @@ export interface LabReport {
   httpUrl: string;
 }
 
+/** The faults a task meets: those with a weight above 0. */
+function usedBy(task: LabTask): FaultName[] {
+  return Object.entries(task.faults).filter(([, w]) => (w ?? 0) > 0).map(([f]) => f as FaultName);
+}
+
+/** The seed of one probe's sequence of faults for one task. */
+function streamSeed(seed: number, probe: number, task: number): number {
+  return (seed ^ Math.imul(probe + 1, 0x9e3779b1) ^ Math.imul(task + 1, 0x85ebca6b)) >>> 0;
+}
+
 function pickFault(task: LabTask, next: () => number): FaultName {
   const entries = Object.entries(task.faults).filter(([, w]) => (w ?? 0) > 0) as [FaultName, number][];
   let r = next() * entries.reduce((s, [, w]) => s + w, 0);
@@ -95,7 +106,7 @@ export function sameTop(a: TopErrors, b: TopErrors): boolean {
 }
 
 /** The task a run meeting `fault` executes. */
-function labTask(task: LabTask, fault: FaultName, running: RunningFault, dns: DnsServer | null, caFile: string) {
+function labTask(scenario: Scenario, task: LabTask, fault: FaultName, running: RunningFault, dns: DnsServer | null, caFile: string) {
   const { target } = running;
   const limits = { responseTimeoutMs: LAB_LIMITS.responseTimeoutMs, timeoutMs: LAB_LIMITS.stepTimeoutMs, idleMs: LAB_LIMITS.idleMs };
   const steps = faultSteps(fault, task) ?? [{ send: task.send, verify: "partial", expect: task.expect }];
@@ -106,6 +117,8 @@ function labTask(task: LabTask, fault: FaultName, running: RunningFault, dns: Dn
       ...(trustsLabCa(fault) ? { servername: "localhost", ca: caFile } : {}),
     },
     dns: { timeoutMs: LAB_LIMITS.dnsTimeoutMs, ...(target.dns && dns ? { servers: [dns.address] } : {}) },
+    count: scenario.runs ?? 1,
+    intervalMs: scenario.intervalMs,
     connectTimeoutMs: LAB_LIMITS.connectTimeoutMs,
     taskTimeoutMs: LAB_LIMITS.taskTimeoutMs,
     labels: { fault },
@@ -139,7 +152,7 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     const pki = createLabPki();
     const caFile = join(dir, "lab-ca.pem");
     writeFileSync(caFile, pki.ca.cert);
-    const used = new Set(scenario.tasks.flatMap((t) => Object.entries(t.faults).filter(([, w]) => (w ?? 0) > 0).map(([f]) => f as FaultName)));
+    const used = new Set(scenario.tasks.flatMap(usedBy));
     const dns = [...used].some((f) => "dnsFault" in FAULTS[f]) ? await startDnsServer(dnsZone()) : null;
     if (dns) cleanup.push(() => dns.close());
 
@@ -152,11 +165,10 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     });
     cleanup.push(() => collector.close());
     for (const task of scenario.tasks) {
-      for (const fault of used) {
-        if (!task.faults[fault]) continue;
+      for (const fault of usedBy(task)) {
         const running = await startFault(fault, task.reply, pki);
         cleanup.push(() => running.close());
-        const spec = parseTask(`${scenario.name}/${task.id}/${fault}`, JSON.stringify(labTask(task, fault, running, dns, caFile)));
+        const spec = parseTask(`${scenario.name}/${task.id}/${fault}`, JSON.stringify(labTask(scenario, task, fault, running, dns, caFile)));
         runnables.set(`${task.id}/${fault}`, makeRunnable({ file: `${scenario.name}/${task.id}/${fault}`, spec }, preparer));
       }
     }
@@ -167,64 +179,63 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     await new Promise((r) => setTimeout(r, 200)); // let the fleet connect
     const memoryPerProbeKiB = Math.max(0, process.memoryUsage().rss - rssBefore) / 1024 / fleet.length;
 
-    // A known number of runs, or rounds until durationMs has passed (total then grows as it goes).
-    const perRound = scenario.fleet.count * scenario.tasks.length;
-    const rounds = scenario.runs ?? Infinity;
-    let total = scenario.runs === undefined ? 0 : perRound * scenario.runs;
-    const next = rng(scenario.seed);
+    // Each virtual probe runs the lab's tasks through the probe's own scheduler: `runs` runs of
+    // each, or for good until durationMs has passed, `intervalMs` apart, all under the
+    // scenario's one concurrency limit. Every run meets a fault picked for it (taskFor), from a
+    // seeded sequence per probe and task, so a scenario replays whatever the interleaving.
+    const schedules = scenario.tasks.map((task) => runnables.get(`${task.id}/${usedBy(task)[0]}`)!);
+    let started = 0;
+    // a known number of runs, or (durationMs) the runs started so far
+    const planned = scenario.runs === undefined ? null : fleet.length * scenario.tasks.length * scenario.runs;
     const slots = new Semaphore(scenario.concurrency);
+    const faultOf = new Map<RunnableTask, { task: LabTask; fault: FaultName }>();
+    for (const task of scenario.tasks) for (const fault of usedBy(task)) faultOf.set(runnables.get(`${task.id}/${fault}`)!, { task, fault });
     const expectedFailures = new Map<number, number>(); // expected code → runs; counters keep a long lab bounded
     const injected: Record<string, number> = {};
     const mismatches: Mismatch[] = [];
     let mismatchCount = 0;
     let done = 0;
     let failed = 0;
-    const progress = () => opts.onProgress?.({ done, total, delivered: done - undelivered(fleet), mismatches: mismatchCount, failed });
+    const progress = () => opts.onProgress?.({ done, total: planned ?? started, delivered: done - undelivered(fleet), mismatches: mismatchCount, failed });
     const ticker = setInterval(progress, 200);
     const from = Date.now() - 1;
-    const inFlight = new Set<Promise<void>>();
-    const roundsFrom = performance.now();
-    const until = scenario.durationMs === undefined ? Infinity : roundsFrom + scenario.durationMs;
-    for (let run = 0; run < rounds; run++) {
-      const roundAt = roundsFrom + run * scenario.intervalMs;
-      if (roundAt >= until || performance.now() >= until) break; // a round starts within the duration
-      if (roundAt > performance.now()) await new Promise((r) => setTimeout(r, roundAt - performance.now()));
-      if (scenario.runs === undefined) total += perRound;
-      for (const probe of fleet) {
-        for (const task of scenario.tasks) {
-          const fault = pickFault(task, next);
+    const until = scenario.durationMs === undefined ? undefined : performance.now() + scenario.durationMs;
+    await Promise.all(fleet.map((probe, p) => {
+      const picks = scenario.tasks.map((_, t) => rng(streamSeed(scenario.seed, p, t)));
+      return runSchedules(schedules, {
+        probe: probe.id, pool: probe.pool, slots, until, forever: until !== undefined, keep: false,
+        taskFor: (scheduled) => {
+          const t = schedules.indexOf(scheduled);
+          const fault = pickFault(scenario.tasks[t], picks[t]);
           injected[fault] = (injected[fault] ?? 0) + 1;
-          await slots.acquire();
-          const job: Promise<void> = runTask(runnables.get(`${task.id}/${fault}`)!, { probe: probe.id, pool: probe.pool, run }).then((r) => {
-            const want = faultCode(fault);
-            if (want !== null) expectedFailures.set(want, (expectedFailures.get(want) ?? 0) + 1);
-            if (r.code !== want && mismatchCount++ < MAX_LISTED_MISMATCHES) {
-              mismatches.push({ id: r.id, task: task.id, fault, expected: want, got: r.code, message: r.message });
-            }
-            if (!r.ok) failed++;
-            probe.publisher.publish(r);
-            done++;
-          }).finally(() => {
-            slots.release();
-            inFlight.delete(job);
-          });
-          inFlight.add(job);
-        }
-      }
-    }
-    await Promise.all(inFlight);
+          started++;
+          return runnables.get(`${scenario.tasks[t].id}/${fault}`)!;
+        },
+        onResult: (r, ran) => {
+          const { task, fault } = faultOf.get(ran)!;
+          const want = faultCode(fault);
+          if (want !== null) expectedFailures.set(want, (expectedFailures.get(want) ?? 0) + 1);
+          if (r.code !== want && mismatchCount++ < MAX_LISTED_MISMATCHES) {
+            mismatches.push({ id: r.id, task: task.id, fault, expected: want, got: r.code, message: r.message });
+          }
+          if (!r.ok) failed++;
+          probe.publisher.publish(r);
+          done++;
+        },
+      });
+    }));
     await Promise.all(fleet.map((p) => p.publisher.drain(60_000)));
     // Read as any user of the collector would: through its API.
     const topSince = async (to: number) =>
       (await (await fetch(`${collector.httpUrl}/api/top-errors?from=${from}&to=${to}`)).json()) as TopErrors;
-    for (let i = 0; i < 600 && (await topSince(Date.now() + 1)).total < total; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && (await topSince(Date.now() + 1)).total < started; i++) await new Promise((r) => setTimeout(r, 50));
     clearInterval(ticker);
     progress();
     const to = Date.now() + 1;
     const truth = truthTop(expectedFailures, done, from, to);
     const seen = await topSince(to);
     const report: LabReport = {
-      scenario: scenario.name, runs: total, durationMs: Math.round(performance.now() - started),
+      scenario: scenario.name, runs: started, durationMs: Math.round(performance.now() - started),
       truth, collector: seen, identical: sameTop(truth, seen) && mismatchCount === 0,
       mismatches, mismatchCount, injected, memoryPerProbeKiB: Math.round(memoryPerProbeKiB * 10) / 10, httpUrl: collector.httpUrl,
     };

@@ -3,6 +3,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import { runSchedules } from "../../host/probe/schedule.js";
+import { Semaphore } from "../../host/probe/semaphore.js";
 import { pool, runnable } from "../helpers/probe.js";
 import { tcpServer, type TestServer } from "../helpers/tcp.js";
 
@@ -76,5 +77,45 @@ describe("schedules", () => {
     expect(results.length).toBeGreaterThanOrEqual(1);
     expect(results.length).toBeLessThanOrEqual(3);
     expect(results.every((r) => r.ok)).toBe(true);
+  });
+
+  it("runs the task taskFor chooses for each run, on the scheduled task's schedule (the lab's faults)", async () => {
+    const { s } = await slowServer(0);
+    const target = { host: "127.0.0.1", port: s.port };
+    const scheduled = runnable({ id: "lab", target, count: 4, intervalMs: 0, steps: [step] });
+    const healthy = runnable({ id: "lab", target, steps: [step] });
+    const broken = runnable({ id: "lab", target, steps: [{ ...step, expect: "never" }] });
+    const ran: string[] = [];
+    const results = await runSchedules([scheduled], {
+      probe: "p1", pool,
+      taskFor: (task, run) => {
+        expect(task).toBe(scheduled);
+        return run % 2 ? broken : healthy;
+      },
+      onResult: (r, task) => ran.push(`${r.id.split("/").pop()} ${task === broken ? "broken" : "healthy"} ${r.code ?? "ok"}`),
+    });
+    expect(results).toHaveLength(4); // count came from the scheduled task, not the chosen ones (count 1)
+    expect(ran).toEqual(["0 healthy ok", "1 broken 607", "2 healthy ok", "3 broken 607"]);
+  });
+
+  it("shares one limit across schedules given the same slots (a fleet in one process)", async () => {
+    const { s, stats } = await slowServer(60);
+    const slots = new Semaphore(2);
+    const task = (id: string) => runnable({ id, target: { host: "127.0.0.1", port: s.port }, steps: [step] });
+    const fleet = ["p1", "p2", "p3"].map((probe) => runSchedules([task("a"), task("b")], { probe, pool, slots }));
+    const results = (await Promise.all(fleet)).flat();
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(results).toHaveLength(6);
+    expect(stats.maxOpen).toBe(2);
+  });
+
+  it("starts no run due at or after `until`, compared by value", async () => {
+    const { s } = await slowServer(0);
+    const task = runnable({ target: { host: "127.0.0.1", port: s.port }, count: 1, intervalMs: 100, steps: [step] });
+    const seen: number[] = [];
+    // runs due at 0, 100 and 200 ms start; the one due at 300 ms, exactly `until`, does not
+    // (each due time is checked as soon as the previous run ends, long before it comes)
+    await runSchedules([task], { probe: "p1", pool, forever: true, until: performance.now() + 300, onResult: (r) => seen.push(Number(r.id.split("/").pop())) });
+    expect(seen).toEqual([0, 1, 2]);
   });
 });
