@@ -19,10 +19,10 @@ export const scenarioSchema = z.strictObject({
     /** probe ids are the prefix and a number from 1: edge-1, edge-2 … */
     idPrefix: z.string().regex(/^[A-Za-z0-9._-]{1,50}$/, "must be 1–50 characters of A-Z a-z 0-9 . _ -").default("edge-"),
   }),
-  /** runs of each task by each probe; or give durationMs to run rounds until it has passed */
+  /** runs of each task by each probe; or give durationMs: runs for good, none starting after it */
   runs: z.number().int().min(1).max(100_000).optional(),
   durationMs: z.number().int().min(1).max(7 * 86_400_000).optional(),
-  /** from the start of one round (every probe runs every task once) to the next */
+  /** from the start of one run of a task to the next, as in a task file */
   intervalMs: z.number().int().min(0).max(86_400_000).default(0),
   /** runs in flight over the whole fleet at most */
   concurrency: z.number().int().min(1).max(10_000).default(64),

@@ -62,7 +62,7 @@ describe("the lab", () => {
     expect(sameTop(truth, { ...truth, top: [entry(607, 3)] })).toBe(false);
   });
 
-  it("runs rounds intervalMs apart until durationMs has passed", async () => {
+  it("runs each task intervalMs apart until durationMs has passed", async () => {
     const scenario = scenarioSchema.parse({
       name: "timed", fleet: { count: 2 }, durationMs: 1000, intervalMs: 250,
       tasks: [{ id: "ping", send: "PING\r\n", expect: "+PONG", reply: "+PONG\r\n", faults: { ok: 3, "wrong-reply": 1 } }],
@@ -70,7 +70,7 @@ describe("the lab", () => {
     const lab = await runLab(scenario);
     try {
       expect(lab.report.identical).toBe(true);
-      expect(lab.report.runs).toBe(8); // rounds at 0, 250, 500 and 750 ms, 2 probes each
+      expect(lab.report.runs).toBe(8); // runs at 0, 250, 500 and 750 ms, by each of 2 probes
     } finally {
       await lab.close();
     }
