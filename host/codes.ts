@@ -59,7 +59,7 @@ export const ERROR_CODES: readonly ErrorCodeInfo[] = [
     code: 607, name: "VERIFY_FAILED",
     definition: "Failed to verify the keyword.",
     description: "This error code will be reported if no verified keyword is contained in the data returned by the server.",
-    reportedWhen: "the reply does not pass verification: full match differs or ends early, the keyword is not found before the reply ends, the MD5 of the reply differs",
+    reportedWhen: "the reply does not pass verification: a full reply differs from the expected bytes, has more, or ends short; a prefix differs or ends short; the keyword is not found before the reply ends; the MD5 of the reply differs",
   },
   {
     code: 608, name: "TLS_FAILED",
