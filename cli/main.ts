@@ -15,10 +15,14 @@ commands:
                     MQTT through a durable spool
   collector [--broker URL] [--http HOST:PORT] [--db FILE] [--mqtt-listen HOST:PORT]
             [--retention-days N] [--username U --password P] [--ca FILE] [--share GROUP]
+            [--api-token T | --api-token-file FILE] [--metrics-public] [--public-host NAME]…
                     store results from MQTT and serve the API and dashboard (embedded broker
-                    unless --broker is given)
+                    unless --broker is given); with a token, every endpoint but the dashboard
+                    page requires it (also CATPROBE_API_TOKEN; a non-loopback --http needs one)
   top [--window 1h] [--task ID] [--probe ID] [--collector URL] [--json]
-                    the top five error types from a running collector
+      [--token T | --token-file FILE]
+                    the top five error types from a running collector (the token also
+                    from CATPROBE_API_TOKEN)
   lab <scenario.json> [--keep] [--json] [--http HOST:PORT] [--db FILE]
                     run a lab scenario: fault servers, virtual probes, a collector; compare
                     the collector's top five with the faults injected (exit 1 if they differ)

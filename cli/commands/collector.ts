@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startCollector } from "../../host/collector/collector.js";
+import { apiToken } from "../api-token.js";
 import { checkBrokerUrl } from "../broker-url.js";
 import { UsageError } from "../usage-error.js";
 
@@ -21,6 +22,12 @@ export async function collector(args: string[]): Promise<number> {
       password: { type: "string" },
       ca: { type: "string" },
       share: { type: "string" },
+      // HTTP: the token every endpoint but the dashboard page requires (also CATPROBE_API_TOKEN),
+      // /metrics without it, and names the Host header may carry besides --http and localhost.
+      "api-token": { type: "string" },
+      "api-token-file": { type: "string" },
+      "metrics-public": { type: "boolean", default: false },
+      "public-host": { type: "string", multiple: true, default: [] },
     },
   });
   if (positionals.length) throw new UsageError(`collector takes no positional arguments (got ${positionals.join(" ")})`);
@@ -31,6 +38,9 @@ export async function collector(args: string[]): Promise<number> {
     broker,
     mqttListen: values["mqtt-listen"],
     http: values.http,
+    apiToken: apiToken(values["api-token"], values["api-token-file"], "--api-token", "--api-token-file"),
+    metricsPublic: values["metrics-public"],
+    publicHosts: values["public-host"],
     db: values.db!,
     retentionDays,
     username: values.username,

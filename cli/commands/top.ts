@@ -1,8 +1,10 @@
-// `catprobe top [--window 1h] [--task ID] [--probe ID] [--collector URL]`: the top five error
-// types from a running collector, as a table.
+// `catprobe top [--window 1h] [--task ID] [--probe ID] [--collector URL] [--token T]`: the top
+// five error types from a running collector, as a table.
 
 import { parseArgs } from "node:util";
+import { tokenHeaderBytes } from "../../host/collector/http-token.js";
 import type { TopErrors } from "../../host/collector/stats.js";
+import { TOKEN_ENV, apiToken } from "../api-token.js";
 import { UsageError } from "../usage-error.js";
 
 export async function top(args: string[]): Promise<number> {
@@ -14,17 +16,25 @@ export async function top(args: string[]): Promise<number> {
       probe: { type: "string" },
       collector: { type: "string", default: "http://127.0.0.1:8080" },
       json: { type: "boolean", default: false },
+      // the collector's --api-token (also CATPROBE_API_TOKEN)
+      token: { type: "string" },
+      "token-file": { type: "string" },
     },
   });
   const query = new URLSearchParams({ window: values.window! });
   if (values.task) query.set("task", values.task);
   if (values.probe) query.set("probe", values.probe);
   const url = `${values.collector!.replace(/\/$/, "")}/api/top-errors?${query}`;
+  const token = apiToken(values.token, values["token-file"], "--token", "--token-file");
   let res: Response;
   try {
-    res = await fetch(url);
+    res = await fetch(url, { headers: token ? { authorization: `Bearer ${tokenHeaderBytes(token)}` } : {} });
   } catch (err) {
     throw new Error(`cannot reach the collector at ${values.collector}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+  }
+  if (res.status === 401) {
+    throw new UsageError(token ? `the collector at ${values.collector} refused the API token`
+      : `the collector at ${values.collector} requires its API token: give --token-file FILE, --token T or ${TOKEN_ENV}`);
   }
   const body = (await res.json()) as TopErrors & { error?: string };
   if (!res.ok) throw new UsageError(body.error ?? `collector answered ${res.status}`);

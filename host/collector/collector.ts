@@ -9,6 +9,7 @@ import type { MqttClient } from "mqtt";
 import { parseHostPort } from "./address.js";
 import { createEmbeddedBroker, type EmbeddedBroker } from "./broker.js";
 import { createHttp } from "./http.js";
+import { httpGuard } from "./http-guard.js";
 import { rejectionLogger, startIngest } from "./ingest.js";
 import { CollectorMetrics } from "./metrics.js";
 import { Store } from "./store.js";
@@ -20,6 +21,12 @@ export interface CollectorOptions {
   mqttListen?: string;
   /** HTTP listen address (default "127.0.0.1:8080"; port 0 picks a free one) */
   http?: string;
+  /** Bearer token of every HTTP endpoint but the dashboard page; required when `http` is not loopback */
+  apiToken?: string;
+  /** /metrics answers without the token */
+  metricsPublic?: boolean;
+  /** names the HTTP Host header may carry besides the listen address and loopback names */
+  publicHosts?: string[];
   /** SQLite database file */
   db: string;
   /** results older than this many days are deleted (default 30) */
@@ -47,9 +54,12 @@ const HOUR_MS = 3_600_000;
 
 export async function startCollector(opts: CollectorOptions): Promise<Collector> {
   const log = opts.log ?? (() => {});
+  // HTTP options are checked before anything opens.
+  const listen = parseHostPort(opts.http ?? "127.0.0.1:8080", "--http");
+  const guard = httpGuard({ listen, apiToken: opts.apiToken, metricsPublic: opts.metricsPublic, publicHosts: opts.publicHosts });
   const store = new Store(opts.db);
   const metrics = new CollectorMetrics();
-  const { server, events } = createHttp({ store, metrics });
+  const { server, events } = createHttp({ store, metrics, guard });
   let broker: EmbeddedBroker | undefined;
   let ingest: MqttClient | undefined;
   try {
@@ -74,7 +84,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     });
     // Subscribed: only now may probes reach the embedded broker.
     const brokerUrl = opts.broker ?? await broker!.listen(mqttListen);
-    const { host, port } = parseHostPort(opts.http ?? "127.0.0.1:8080", "--http");
+    const { host, port } = listen;
     server.listen(port, host);
     await once(server, "listening").catch((err: Error) => {
       throw new Error(`cannot serve HTTP on ${host}:${port}: ${err.message}`);

@@ -1,10 +1,14 @@
 // The collector's HTTP side (DESIGN.md "Collector HTTP API"): JSON endpoints, Prometheus
-// metrics, server-sent events for live dashboards, and the dashboard page itself.
+// metrics, server-sent events for live dashboards, and the dashboard page itself; every answer
+// passes the guard (Host check, API token) and carries the security headers.
 
 import { readFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { ERROR_CODES } from "../codes.js";
+import type { HttpGuard } from "./http-guard.js";
+import { securityHeaders } from "./http-headers.js";
 import type { CollectorMetrics } from "./metrics.js";
 import { QueryError, parseWindow, summary, topErrors, type Filter } from "./stats.js";
 import type { Store } from "./store.js";
@@ -19,6 +23,7 @@ const EVICTED_RETRY_MS = 30_000;
 export interface HttpContext {
   store: Store;
   metrics: CollectorMetrics;
+  guard: HttpGuard;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = "application/json"): void {
@@ -80,12 +85,33 @@ export interface CollectorHttp {
   events: EventHub;
 }
 
+/**
+ * Answers requests Node's parser refused (malformed, headers too large, too slow) itself, as
+ * Node would, but with the security headers that every answer carries.
+ */
+function answerClientError(headers: Record<string, string>) {
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+  return (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || err.code === "ECONNRESET") return socket.destroy();
+    const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${lines}connection: close\r\ncontent-length: 0\r\n\r\n`);
+  };
+}
+
 export function createHttp(ctx: HttpContext): CollectorHttp {
   const events = new EventHub();
   const dashboard = readFileSync(DASHBOARD, "utf8");
-  const server = createServer((req, res) => {
+  const headers = securityHeaders(dashboard);
+  // A request without Host reaches the guard (a 421) instead of Node's bare 400.
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     const url = new URL(req.url ?? "/", "http://collector");
     try {
+      const refusal = ctx.guard(req, url.pathname);
+      if (refusal) {
+        for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+        return send(res, refusal.status, JSON.stringify({ error: refusal.error }));
+      }
       if (req.method !== "GET") return send(res, 405, JSON.stringify({ error: "GET only" }));
       switch (url.pathname) {
         case "/":
@@ -116,5 +142,6 @@ export function createHttp(ctx: HttpContext): CollectorHttp {
       send(res, 500, JSON.stringify({ error: (err as Error).message }));
     }
   });
+  server.on("clientError", answerClientError(headers));
   return { server, events };
 }

@@ -1,5 +1,6 @@
 // The collector's dashboard (GET /) in headless Chromium, against a real collector: results go
-// in over real MQTT, the page reads the HTTP API and follows live updates over server-sent events.
+// in over real MQTT, the page reads the HTTP API and follows live updates over server-sent events,
+// with and without an API token, and without a Content-Security-Policy violation or console error.
 
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +24,13 @@ let collector: Collector | undefined;
 let client: MqttClient | undefined;
 let page: Page;
 let pageErrors: string[];
+let consoleErrors: string[];
 let published = 0;
+/** The collector's --api-token in this test, if any. */
+let token: string | undefined;
+const TOKEN = "dash-tøken-🐈";
+/** What Chromium logs for each request the collector refuses for want of the token. */
+const UNAUTHORIZED_LOG = "Failed to load resource: the server responded with a status of 401 (Unauthorized)";
 
 /** Publishes `n` results with `code` for `task`, alternating between probes edge-1 and edge-2. */
 async function publish(task: string, code: number | null, n: number) {
@@ -37,7 +44,8 @@ async function publish(task: string, code: number | null, n: number) {
 
 /** The collector's API count of results in the last hour. */
 async function stored(): Promise<number> {
-  const res = await fetch(new URL("/api/top-errors?window=1h", collector!.httpUrl));
+  const headers = token ? { authorization: `Bearer ${Buffer.from(token).toString("latin1")}` } : undefined;
+  const res = await fetch(new URL("/api/top-errors?window=1h", collector!.httpUrl), { headers });
   return ((await res.json()) as { total: number }).total;
 }
 
@@ -57,8 +65,10 @@ beforeAll(async () => {
   browser = await launchChromium();
 });
 
-beforeEach(async (ctx) => {
-  collector = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: join(dir, `${ctx.task.id}.db`) });
+/** A collector (with `apiToken`, if given) holding the results every test starts from, and a fresh page. */
+async function setUp(db: string, apiToken?: string) {
+  token = apiToken;
+  collector = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: join(dir, db), apiToken });
   client = await mqtt.connectAsync(collector.brokerUrl, { protocolVersion: 4 });
   // redis-ping: 10 runs, 6×607, 2×603, 2 ok; smtp: 5 runs, 3×608, 2 ok
   await Promise.all([publish("redis-ping", 607, 6), publish("redis-ping", 603, 2), publish("redis-ping", null, 2),
@@ -68,13 +78,20 @@ beforeEach(async (ctx) => {
   const errors: string[] = [];
   pageErrors = errors;
   page.on("pageerror", (err) => errors.push(err.message));
-});
+  // Chromium logs CSP violations as console errors; the listener names them besides.
+  consoleErrors = [];
+  page.on("console", (msg) => { if (msg.type() === "error") consoleErrors.push(msg.text()); });
+  await page.addInitScript(() => document.addEventListener("securitypolicyviolation",
+    (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
+}
 
 afterEach(async () => {
   await page?.close();
   await client?.endAsync();
   await collector?.close();
   expect(pageErrors).toEqual([]);
+  // Refused requests before the token is entered are the only errors a page may log.
+  expect(consoleErrors.filter((e) => !(token && e === UNAUTHORIZED_LOG))).toEqual([]);
 });
 
 afterAll(async () => {
@@ -83,6 +100,19 @@ afterAll(async () => {
 });
 
 describe("collector dashboard", () => {
+  beforeEach((ctx) => setUp(`${ctx.task.id}.db`));
+
+  it("works without a token configured: no form, no refused request, nothing kept", async () => {
+    const statuses: number[] = [];
+    page.on("response", (r) => statuses.push(r.status()));
+    await open();
+    expect(await bars()).toEqual([[607, 6], [608, 3], [603, 2]]);
+    expect(await page.isVisible('[data-testid="token-form"]')).toBe(false);
+    await page.waitForSelector('[data-testid="live"].on', { timeout: 5000 });
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+  });
+
   it("shows the top five errors, the success rate and the task table", async () => {
     const res = await open();
     expect(res?.status()).toBe(200);
@@ -148,5 +178,55 @@ describe("collector dashboard", () => {
     await page.waitForSelector('[data-testid="empty"]', { state: "visible", timeout: 5000 });
     expect(await page.textContent('[data-testid="empty"]')).toContain("no results in this window");
     expect(await page.locator('[data-testid="bar"]').count()).toBe(0);
+  });
+});
+
+describe("collector dashboard with an API token", () => {
+  beforeEach((ctx) => setUp(`${ctx.task.id}.db`, TOKEN));
+
+  /** Types `value` into the token form the page shows, and submits it. */
+  async function enterToken(value: string) {
+    await page.waitForSelector('[data-testid="token-form"]', { state: "visible", timeout: 5000 });
+    await page.fill('[data-testid="token"]', value);
+    await page.click('[data-testid="token-submit"]');
+  }
+
+  it("asks for the token, sends it as a header, keeps it for the tab and never puts it in the address bar", async () => {
+    const urls: string[] = [];
+    page.on("request", (r) => urls.push(r.url()));
+    await page.goto(new URL("/?window=1h", collector!.httpUrl).href);
+    await enterToken(TOKEN);
+    await page.waitForSelector('[data-testid="bar"]', { timeout: 5000 });
+    expect(await bars()).toEqual([[607, 6], [608, 3], [603, 2]]);
+    expect(await page.isVisible('[data-testid="token-form"]')).toBe(false);
+    await page.waitForSelector('[data-testid="live"].on', { timeout: 5000 });
+
+    // Live updates come through the token-bearing stream.
+    await publish("smtp", 601, 4);
+    await expect.poll(bars, { timeout: 5000, interval: 100 }).toEqual([[607, 6], [601, 4], [608, 3], [603, 2]]);
+
+    await page.selectOption('[data-testid="task"]', "smtp");
+    await expect.poll(bars, { timeout: 5000 }).toEqual([[601, 4], [608, 3]]);
+    expect(page.url()).toMatch(/\?window=1h&task=smtp$/);
+    expect(await page.evaluate(() => sessionStorage.getItem("catprobe-api-token"))).toBe(TOKEN);
+
+    // A reload in the same tab needs no second asking.
+    await page.reload();
+    await page.waitForSelector('[data-testid="bar"]', { timeout: 5000 });
+    expect(await page.isVisible('[data-testid="token-form"]')).toBe(false);
+
+    const encoded = [TOKEN, encodeURIComponent(TOKEN), "t%C3%B8ken", "tøken"];
+    for (const url of [page.url(), ...urls]) for (const e of encoded) expect(url).not.toContain(e);
+  });
+
+  it("asks again when the token is refused", async () => {
+    await page.goto(collector!.httpUrl);
+    await enterToken("not-the-token");
+    await page.waitForSelector('[data-testid="token-form"] .error:not([hidden])', { timeout: 5000 });
+    expect(await page.locator('[data-testid="bar"]').count()).toBe(0);
+    await enterToken(TOKEN);
+    await page.waitForSelector('[data-testid="bar"]', { timeout: 5000 });
+    expect(await bars()).toEqual([[607, 6], [608, 3], [603, 2]]);
+    expect(page.url()).not.toContain("token");
   });
 });
