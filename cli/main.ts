@@ -2,7 +2,7 @@
 // Exit status: 0 success, 1 a check failed, 2 a usage or configuration error.
 
 import { UsageError } from "./usage-error.js";
-import { ConfigError } from "../host/task/config-error.js";
+import { ConfigError } from "../host/config-error.js";
 
 const USAGE = `usage: catprobe <command>
 
@@ -10,11 +10,13 @@ commands:
   run <task.json|dir> [--probe ID] [--json] [--concurrency N]
                     run each task's schedule now; print a table, or one JSON result a line
   probe <task.json|dir> --broker URL [--probe ID] [--spool FILE] [--spool-bytes N] [--batch N]
-        [--concurrency N] [--once] [--username U --password P] [--ca FILE] [--mqtt5] [--json]
+        [--concurrency N] [--once] [--password-file FILE [--username U]] [--ca FILE] [--mqtt5]
+        [--json]
                     run tasks on schedule for good (or --once) and publish every result over
                     MQTT through a durable spool
   collector [--broker URL] [--http HOST:PORT] [--db FILE] [--mqtt-listen HOST:PORT]
-            [--retention-days N] [--username U --password P] [--ca FILE] [--share GROUP]
+            [--retention-days N] [--passwords FILE] [--mqtt-tls-cert FILE --mqtt-tls-key FILE]
+            [--username U --password-file FILE] [--ca FILE] [--share GROUP]
             [--api-token T | --api-token-file FILE] [--metrics-public] [--public-host NAME]…
                     store results from MQTT and serve the API and dashboard (embedded broker
                     unless --broker is given); with a token, every endpoint but the dashboard
@@ -33,6 +35,8 @@ commands:
   demo              self-test, then one verified exchange with a loopback server
 
 environment:
+  CATPROBE_MQTT_PASSWORD  the MQTT password (probe; collector at an external broker) instead of
+                    --password-file; the username defaults to the probe id
   CATPROBE_CORE     core build for the host: simd (default where supported), release, debug`;
 
 // Each command is loaded when it runs: `run` need not load the collector, aedes and the lab.

@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError } from "../host/task/config-error.js";
+import { ConfigError } from "../host/config-error.js";
 import { describeIssue } from "../host/task/load.js";
 import { ID_PATTERN, ID_RULE } from "../host/wire/id.js";
 import { FAULT_NAMES } from "./faults.js";

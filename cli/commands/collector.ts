@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startCollector } from "../../host/collector/collector.js";
-import { apiToken } from "../api-token.js";
+import { apiToken, mqttPassword } from "../secrets.js";
 import { checkBrokerUrl } from "../broker-url.js";
 import { UsageError } from "../usage-error.js";
 
@@ -18,8 +18,15 @@ export async function collector(args: string[]): Promise<number> {
       http: { type: "string", default: "127.0.0.1:8080" },
       db: { type: "string", default: "catprobe.db" },
       "retention-days": { type: "string", default: "30" },
+      // The embedded broker: probes' passwords (mosquitto_passwd format), and MQTT over TLS.
+      passwords: { type: "string" },
+      "mqtt-tls-cert": { type: "string" },
+      "mqtt-tls-key": { type: "string" },
+      // An external --broker: the collector's credentials there (the password from a file or
+      // CATPROBE_MQTT_PASSWORD; --password is only parsed to say so) and its CA.
       username: { type: "string" },
       password: { type: "string" },
+      "password-file": { type: "string" },
       ca: { type: "string" },
       share: { type: "string" },
       // HTTP: the token every endpoint but the dashboard page requires (also CATPROBE_API_TOKEN),
@@ -34,6 +41,9 @@ export async function collector(args: string[]): Promise<number> {
   const retentionDays = Number(values["retention-days"]);
   if (!(retentionDays > 0)) throw new UsageError(`--retention-days ${values["retention-days"]}: must be a positive number`);
   const broker = values.broker === undefined ? undefined : checkBrokerUrl(values.broker);
+  const [cert, key] = [values["mqtt-tls-cert"], values["mqtt-tls-key"]];
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError("--mqtt-tls-cert and --mqtt-tls-key go together");
+  if (broker && (values.passwords || cert)) throw new UsageError("--passwords and --mqtt-tls-cert/--mqtt-tls-key are for the embedded broker; an external --broker has its own");
   const c = await startCollector({
     broker,
     mqttListen: values["mqtt-listen"],
@@ -43,8 +53,10 @@ export async function collector(args: string[]): Promise<number> {
     publicHosts: values["public-host"],
     db: values.db!,
     retentionDays,
+    passwords: values.passwords,
+    mqttTls: cert && key ? { cert, key } : undefined,
     username: values.username,
-    password: values.password ?? process.env.CATPROBE_MQTT_PASSWORD,
+    password: mqttPassword(values.password, values["password-file"]),
     ca: values.ca ? readFileSync(values.ca) : undefined,
     shareGroup: values.share,
     log: (line) => console.error(`collector: ${line}`),

@@ -19,6 +19,7 @@ import { plural } from "../../host/text/plural.js";
 import { ID_PATTERN, ID_RULE } from "../../host/wire/id.js";
 import { defaultProbeId } from "./run.js";
 import { runsStatus, runsSummary } from "../summary.js";
+import { mqttPassword } from "../secrets.js";
 import { UsageError } from "../usage-error.js";
 
 /**
@@ -54,8 +55,11 @@ export async function probe(args: string[]): Promise<number> {
       concurrency: { type: "string", default: "64" },
       once: { type: "boolean", default: false },
       "drain-timeout": { type: "string", default: "60000" },
+      // The password from a file or CATPROBE_MQTT_PASSWORD (--password is only parsed to say so);
+      // the username defaults to the probe id, as the embedded broker and the shipped Mosquitto ACL expect.
       username: { type: "string" },
       password: { type: "string" },
+      "password-file": { type: "string" },
       ca: { type: "string" },
       mqtt5: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
@@ -70,13 +74,14 @@ export async function probe(args: string[]): Promise<number> {
   const batch = wholeNumber(values.batch!, "--batch", 1000);
   const concurrency = wholeNumber(values.concurrency!, "--concurrency", 10_000);
   const drainTimeout = wholeNumber(values["drain-timeout"]!, "--drain-timeout", 86_400_000);
+  const password = mqttPassword(values.password, values["password-file"]);
   const pool = new CorePool();
   const tasks = loadTasks(positionals[0]).map((t) => makeRunnable(t, pool));
   const spoolFile = values.spool ?? defaultSpoolFile(id);
   const spool = new Spool(spoolFile, spoolBytes);
   const publisher = new Publisher({
     brokerUrl, probe: id, spool,
-    username: values.username, password: values.password ?? process.env.CATPROBE_MQTT_PASSWORD,
+    username: values.username ?? (password === undefined ? undefined : id), password,
     ca: values.ca ? readFileSync(values.ca) : undefined,
     protocolVersion: values.mqtt5 ? 5 : 4,
     batch,

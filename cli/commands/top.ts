@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { tokenHeaderBytes } from "../../host/collector/http-token.js";
 import type { TopErrors } from "../../host/collector/stats.js";
-import { TOKEN_ENV, apiToken } from "../api-token.js";
+import { TOKEN_ENV, apiToken } from "../secrets.js";
 import { UsageError } from "../usage-error.js";
 
 export async function top(args: string[]): Promise<number> {

@@ -4,16 +4,25 @@
 // subscription is in place (DESIGN.md "MQTT": the collector's start never loses results).
 
 import { once } from "node:events";
-import { createServer, type AddressInfo, type Server } from "node:net";
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Duplex, PassThrough } from "node:stream";
+import { createServer as createTlsServer } from "node:tls";
 import { Aedes } from "aedes";
 import { parseHostPort } from "./address.js";
 import { MAX_PACKET_BYTES } from "../wire/record.js";
+import { BrokerAccess, type DenyReason, type Origin } from "./broker-access.js";
 import { PacketLimitedStream } from "./packet-limit.js";
+import type { PasswordFile } from "./passwords.js";
 
 export interface EmbeddedBrokerOptions {
   /** hears of each connection closed for a packet over MAX_PACKET_BYTES */
   onOversize?: (declared: number, remote: string) => void;
+  /** probes log in with these passwords; absent: anonymous clients on loopback only */
+  passwords?: PasswordFile;
+  /** hears of every refused connection, publish and subscription */
+  onDeny?: (reason: DenyReason, detail: string) => void;
+  /** serve MQTT over TLS with this certificate and key (PEM) */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface EmbeddedBroker {
@@ -32,15 +41,29 @@ function streamPair(): [Duplex, Duplex] {
 }
 
 export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker();
-  const server: Server = createServer((socket) => {
-    aedes.handle(new PacketLimitedStream(socket, MAX_PACKET_BYTES,
-      (declared) => opts.onOversize?.(declared, `${socket.remoteAddress}:${socket.remotePort}`)));
+  const origins = new WeakMap<object, Origin>();
+  const access = new BrokerAccess({
+    passwords: opts.passwords ?? null,
+    originOf: (conn) => origins.get(conn as object) ?? { local: false, address: "unknown" },
+    onDeny: opts.onDeny ?? (() => {}),
   });
+  const aedes = await Aedes.createBroker({
+    authenticate: access.authenticate,
+    authorizePublish: access.authorizePublish,
+    authorizeSubscribe: access.authorizeSubscribe,
+  });
+  const accept = (socket: Socket) => {
+    const stream = new PacketLimitedStream(socket, MAX_PACKET_BYTES,
+      (declared) => opts.onOversize?.(declared, `${socket.remoteAddress}:${socket.remotePort}`));
+    origins.set(stream, { local: false, address: socket.remoteAddress ?? "unknown" });
+    aedes.handle(stream);
+  };
+  const server: Server = opts.tls ? createTlsServer({ ...opts.tls, minVersion: "TLSv1.2" }, accept) : createServer(accept);
   const closeAedes = () => new Promise<void>((resolve) => aedes.close(() => resolve()));
   return {
     connectLocal() {
       const [client, broker] = streamPair();
+      origins.set(broker, { local: true });
       aedes.handle(broker);
       return client;
     },
@@ -55,7 +78,7 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions = {}): Pr
         throw new Error(`cannot listen for MQTT on ${address}: ${(err as Error).message}${inUse}`);
       }
       const bound = (server.address() as AddressInfo).port;
-      return `mqtt://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+      return `${opts.tls ? "mqtts" : "mqtt"}://${host.includes(":") ? `[${host}]` : host}:${bound}`;
     },
     async close() {
       await closeAedes();

@@ -6,12 +6,17 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import type { MqttClient } from "mqtt";
-import { parseHostPort } from "./address.js";
-import { createEmbeddedBroker, type EmbeddedBroker } from "./broker.js";
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../config-error.js";
+import { isLoopback, parseHostPort } from "./address.js";
+import { probeUserProblem } from "./broker-access.js";
+import { createEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from "./broker.js";
 import { createHttp } from "./http.js";
 import { httpGuard } from "./http-guard.js";
+import { countedLogger } from "./counted-log.js";
 import { rejectionLogger, startIngest } from "./ingest.js";
 import { CollectorMetrics } from "./metrics.js";
+import { PasswordFile } from "./passwords.js";
 import { Store } from "./store.js";
 
 export interface CollectorOptions {
@@ -31,6 +36,14 @@ export interface CollectorOptions {
   db: string;
   /** results older than this many days are deleted (default 30) */
   retentionDays?: number;
+  /**
+   * embedded broker: probes log in with username = probe id and a password from this file
+   * (mosquitto_passwd format); absent: anonymous clients on loopback only
+   */
+  passwords?: string;
+  /** embedded broker: serve MQTT over TLS with this certificate and key (PEM files) */
+  mqttTls?: { cert: string; key: string };
+  /** credentials at an external broker (the embedded one takes `passwords`) */
   username?: string;
   password?: string;
   /** CA certificate for mqtts:// brokers */
@@ -52,6 +65,33 @@ export interface Collector {
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * The embedded broker's password file and TLS files, checked before anything opens: a
+ * non-loopback listen address needs passwords, and `username`/`password` (an external
+ * broker's) would look like protection the embedded broker does not give.
+ */
+function embeddedBrokerSecurity(opts: CollectorOptions, mqttListen: string): Pick<EmbeddedBrokerOptions, "passwords" | "tls"> {
+  if (opts.username !== undefined || opts.password !== undefined) {
+    throw new ConfigError(["--username/--password are credentials at an external --broker; the embedded broker checks probes against --passwords FILE"]);
+  }
+  const { host } = parseHostPort(mqttListen, "--mqtt-listen");
+  if (!opts.passwords && !isLoopback(host)) {
+    throw new ConfigError([`--mqtt-listen ${mqttListen}: not a loopback address; without --passwords FILE the embedded broker accepts anonymous clients, so it listens on loopback only`]);
+  }
+  return {
+    passwords: opts.passwords ? PasswordFile.load(opts.passwords, probeUserProblem) : undefined,
+    tls: opts.mqttTls && { cert: readPem(opts.mqttTls.cert, "--mqtt-tls-cert"), key: readPem(opts.mqttTls.key, "--mqtt-tls-key") },
+  };
+}
+
+function readPem(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError([`${flag} ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+}
+
 export async function startCollector(opts: CollectorOptions): Promise<Collector> {
   const log = opts.log ?? (() => {});
   // HTTP options are checked before anything opens.
@@ -66,10 +106,16 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     const mqttListen = opts.mqttListen ?? "127.0.0.1:1883";
     if (!opts.broker) {
       const logOversize = rejectionLogger(log);
+      const logDenial = countedLogger(log, "denied");
       broker = await createEmbeddedBroker({
+        ...embeddedBrokerSecurity(opts, mqttListen),
         onOversize: (declared, remote) => {
           metrics.reject("too_large");
           logOversize("too_large", `connection from ${remote}`, `a ${declared}-byte packet; connection closed`);
+        },
+        onDeny: (reason, detail) => {
+          metrics.deny(reason);
+          logDenial(reason, detail);
         },
       });
     }

@@ -2,7 +2,8 @@
 // check against DNS rebinding, then the API token.
 
 import type { IncomingMessage } from "node:http";
-import { hostCheck, isLoopback } from "./http-host.js";
+import { isLoopback } from "./address.js";
+import { hostCheck } from "./http-host.js";
 import { bearerCheck, tokenProblem } from "./http-token.js";
 
 export interface HttpGuardOptions {

@@ -3,12 +3,8 @@
 
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
+import { isLoopback } from "./address.js";
 
-/** 127.0.0.0/8, ::1 and localhost: addresses only this machine reaches. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === "localhost" || h === "::1" || (isIP(h) === 4 && h.startsWith("127."));
-}
 
 /** The name part of a Host value ("A.b.:8080" → "a.b", "[::1]:80" → "::1"), or undefined if malformed. */
 function hostName(value: string): string | undefined {

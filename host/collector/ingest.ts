@@ -6,6 +6,7 @@
 import type { Duplex } from "node:stream";
 import mqtt, { MqttClient, type IClientOptions } from "mqtt";
 import { printable } from "../text/printable.js";
+import { countedLogger } from "./counted-log.js";
 import { MAX_PACKET_BYTES } from "../wire/record.js";
 import { DROPPED_FILTER, RESULTS_FILTER, parseDroppedTopic } from "../wire/topics.js";
 import type { CollectorMetrics } from "./metrics.js";
@@ -43,14 +44,10 @@ export interface IngestOptions {
   log?: (line: string) => void;
 }
 
-/** Logs the first rejections of each reason, then every thousandth: bad input cannot flood the log. */
+/** Logs rejections through countedLogger: the topic and the detail, made printable. */
 export function rejectionLogger(log: (line: string) => void) {
-  const seen = new Map<string, number>();
-  return (reason: string, topic: string, detail: string) => {
-    const n = (seen.get(reason) ?? 0) + 1;
-    seen.set(reason, n);
-    if (n <= 5 || n % 1000 === 0) log(`rejected (${reason}, #${n}) on ${printable(topic, 120)}: ${printable(detail)}`);
-  };
+  const logged = countedLogger(log, "rejected");
+  return (reason: string, topic: string, detail: string) => logged(reason, `on ${printable(topic, 120)}: ${printable(detail)}`);
 }
 
 type SendPacket = (packet: { cmd: string }, cb?: () => void, ...rest: unknown[]) => void;

@@ -4,6 +4,7 @@
 import { Counter, Histogram, Registry } from "prom-client";
 import type { StoredRecord } from "../wire/record.js";
 import { REJECT_REASONS, type RejectReason } from "../wire/validate.js";
+import { DENY_REASONS, type DenyReason } from "./broker-access.js";
 
 /** Distinct task label values at most; later tasks are counted under "_other". */
 const MAX_TASK_LABELS = 500;
@@ -32,8 +33,14 @@ export class CollectorMetrics {
     registers: [this.registry],
   });
 
+  private readonly denied = new Counter({
+    name: "catprobe_broker_denied_total", help: "Connections, publishes and subscriptions the embedded broker refused, by reason",
+    labelNames: ["reason"], registers: [this.registry],
+  });
+
   constructor() {
     for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
+    for (const reason of DENY_REASONS) this.denied.inc({ reason }, 0);
     this.duplicates.inc(0);
   }
 
@@ -72,8 +79,20 @@ export class CollectorMetrics {
     if (n > 0) this.dropped.inc(n);
   }
 
-  async rejectedCount(reason: RejectReason): Promise<number> {
-    const m = await this.rejected.get();
-    return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  deny(reason: DenyReason): void {
+    this.denied.inc({ reason });
   }
+
+  async rejectedCount(reason: RejectReason): Promise<number> {
+    return count(this.rejected, reason);
+  }
+
+  async deniedCount(reason: DenyReason): Promise<number> {
+    return count(this.denied, reason);
+  }
+}
+
+async function count(counter: Counter<"reason">, reason: string): Promise<number> {
+  const m = await counter.get();
+  return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
 }

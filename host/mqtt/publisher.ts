@@ -9,6 +9,7 @@
 
 import mqtt, { type MqttClient } from "mqtt";
 import { fitRecord } from "../wire/fit.js";
+import { probeClientId } from "../wire/id.js";
 import { MAX_MESSAGE_BYTES, type ResultRecord } from "../wire/record.js";
 import { droppedTopic, resultTopic, statusTopic } from "../wire/topics.js";
 import type { Spool, SpoolEntry } from "./spool.js";
@@ -76,7 +77,7 @@ export class Publisher {
     this.maxInflight = Math.max(1, opts.inflight ?? 32);
     this.log = opts.log ?? (() => {});
     this.client = mqtt.connect(opts.brokerUrl, {
-      clientId: `catprobe-probe-${opts.probe}`,
+      clientId: probeClientId(opts.probe),
       clean: true,
       protocolVersion: opts.protocolVersion ?? 4,
       reconnectPeriod: 1000,

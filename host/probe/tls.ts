@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { isIP, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
-import { ConfigError } from "../task/config-error.js";
+import { ConfigError } from "../config-error.js";
 import type { TaskSpec } from "../task/schema.js";
 import { type Deadline, Limit, within } from "./deadline.js";
 import { RunFault, describeError } from "./fault.js";

@@ -4,7 +4,7 @@
 import { closeSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { ConfigError } from "./config-error.js";
+import { ConfigError } from "../config-error.js";
 import { taskSchema, type TaskSpec } from "./schema.js";
 
 /** A task file is configuration: a few kilobytes, rarely more. */

@@ -8,6 +8,8 @@ const ROOT = "catprobe/v1";
 export const resultTopic = (probe: string, task: string) => `${ROOT}/results/${probe}/${task}`;
 export const statusTopic = (probe: string) => `${ROOT}/status/${probe}`;
 export const droppedTopic = (probe: string) => `${ROOT}/dropped/${probe}`;
+/** A probe's configuration (its tasks), published by the collector, retained. */
+export const configTopic = (probe: string) => `${ROOT}/config/${probe}`;
 
 /** Subscription filters of the collector. */
 export const RESULTS_FILTER = `${ROOT}/results/+/+`;

@@ -6,11 +6,11 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import mqtt, { type MqttClient } from "mqtt";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
 import { launchChromium } from "../helpers/browser.js";
+import { ProbeClients } from "../helpers/probe-clients.js";
 import { record } from "../helpers/records.js";
 import { until } from "../helpers/until.js";
 
@@ -21,7 +21,7 @@ const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "..", "artifacts
 let dir: string;
 let browser: Browser | undefined;
 let collector: Collector | undefined;
-let client: MqttClient | undefined;
+let clients: ProbeClients | undefined;
 let page: Page;
 let pageErrors: string[];
 let consoleErrors: string[];
@@ -38,7 +38,7 @@ async function publish(task: string, code: number | null, n: number) {
   await Promise.all(Array.from({ length: n }, () => {
     const probe = published % 2 ? "edge-2" : "edge-1";
     const r = record(probe, task, Date.now() - 3000 - published++, code);
-    return client!.publishAsync(`catprobe/v1/results/${probe}/${task}`, JSON.stringify(r), { qos: 1 });
+    return clients!.publish(`catprobe/v1/results/${probe}/${task}`, JSON.stringify(r));
   }));
 }
 
@@ -69,7 +69,7 @@ beforeAll(async () => {
 async function setUp(db: string, apiToken?: string) {
   token = apiToken;
   collector = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: join(dir, db), apiToken });
-  client = await mqtt.connectAsync(collector.brokerUrl, { protocolVersion: 4 });
+  clients = new ProbeClients(collector.brokerUrl);
   // redis-ping: 10 runs, 6×607, 2×603, 2 ok; smtp: 5 runs, 3×608, 2 ok
   await Promise.all([publish("redis-ping", 607, 6), publish("redis-ping", 603, 2), publish("redis-ping", null, 2),
     publish("smtp", 608, 3), publish("smtp", null, 2)]);
@@ -87,7 +87,7 @@ async function setUp(db: string, apiToken?: string) {
 
 afterEach(async () => {
   await page?.close();
-  await client?.endAsync();
+  await clients?.end();
   await collector?.close();
   expect(pageErrors).toEqual([]);
   // Refused requests before the token is entered are the only errors a page may log.

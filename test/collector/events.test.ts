@@ -6,28 +6,28 @@ import { mkdtempSync } from "node:fs";
 import { get, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import mqtt, { type MqttClient } from "mqtt";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
 import { MAX_EVENT_CLIENTS } from "../../host/collector/http.js";
 import { launchChromium } from "../helpers/browser.js";
+import { ProbeClients } from "../helpers/probe-clients.js";
 import { many } from "../helpers/records.js";
 import { until } from "../helpers/until.js";
 
 let collector: Collector;
-let client: MqttClient;
+let clients: ProbeClients;
 const streams: IncomingMessage[] = [];
 
 beforeAll(async () => {
   collector = await startCollector({ db: join(mkdtempSync(join(tmpdir(), "catprobe-events-")), "c.db"), http: "127.0.0.1:0", mqttListen: "127.0.0.1:0" });
-  client = await mqtt.connectAsync(collector.brokerUrl, { protocolVersion: 4 });
+  clients = new ProbeClients(collector.brokerUrl);
 });
 afterEach(() => {
   for (const s of streams.splice(0)) s.destroy();
 });
 afterAll(async () => {
-  await client.endAsync();
+  await clients.end();
   await collector.close();
 });
 
@@ -58,7 +58,7 @@ function collect(res: IncomingMessage): { text: string; ended: boolean } {
 
 /** Publishes `n` results of `code` over MQTT, as a probe does. */
 async function publish(task: string, code: number | null, n = 1): Promise<void> {
-  await client.publishAsync(`catprobe/v1/results/edge-1/${task}`, JSON.stringify(many(n, "edge-1", task, Date.now() - 1000, code)), { qos: 1 });
+  await clients.publish(`catprobe/v1/results/edge-1/${task}`, JSON.stringify(many(n, "edge-1", task, Date.now() - 1000, code)));
 }
 
 describe("the event stream", () => {

@@ -17,7 +17,9 @@ import { MAX_MESSAGE_BYTES } from "../../host/wire/record.js";
 import { resultTopic, droppedTopic } from "../../host/wire/topics.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { record } from "../helpers/records.js";
-import { connectPacket, field, varint } from "../helpers/mqtt-wire.js";
+import { connectPacket, field, publishPacket, varint } from "../helpers/mqtt-wire.js";
+import { ProbeClients } from "../helpers/probe-clients.js";
+import { probeClientId } from "../../host/wire/id.js";
 import { closedPort } from "../helpers/tcp.js";
 import { until } from "../helpers/until.js";
 
@@ -52,23 +54,23 @@ function publishHuge(port: number, declared: number): Promise<number> {
       };
       pump();
     });
-    socket.write(connectPacket("huge-sender"));
+    socket.write(connectPacket(probeClientId("huge-sender")));
   });
 }
 
 describe("on the embedded broker", () => {
   let collector: Collector;
-  let client: MqttClient;
+  let clients: ProbeClients;
   const logged: string[] = [];
 
   beforeAll(async () => {
     collector = await startCollector({
       mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: dbFile(), log: (line) => logged.push(line),
     });
-    client = await mqtt.connectAsync(collector.brokerUrl, { protocolVersion: 4, clientId: "limits-test" });
+    clients = new ProbeClients(collector.brokerUrl);
   });
   afterAll(async () => {
-    await client?.endAsync();
+    await clients?.end();
     await collector?.close();
   });
 
@@ -78,13 +80,13 @@ describe("on the embedded broker", () => {
     expect(written).toBeLessThan(16 << 20); // closed long before 100 MiB were taken in
     expect(await collector.metrics.rejectedCount("too_large")).toBe(1);
     // others carry on
-    await client.publishAsync(resultTopic("p-huge", "t"), JSON.stringify(record("p-huge", "t", Date.now(), null)), { qos: 1 });
+    await clients.publish(resultTopic("p-huge", "t"), JSON.stringify(record("p-huge", "t", Date.now(), null)));
     await until(() => storedCount(collector, "p-huge") === 1, "the next result");
   });
 
   it("keeps the highest dropped total of a probe, never a sum, and refuses forged reports", async () => {
     const report = (probe: string, total: unknown, on = probe) =>
-      client.publishAsync(droppedTopic(on), JSON.stringify({ probe, total }), { qos: 1 });
+      clients.publish(droppedTopic(on), JSON.stringify({ probe, total }));
     for (let i = 0; i < 4; i++) await report("edge-d", 77); // re-sent at every connect
     await report("edge-d", 50); // an older report arriving late
     await report("edge-d", 1e300);
@@ -103,7 +105,7 @@ describe("on the embedded broker", () => {
     const bare = { ...record("edge-mcu", "t", now, 607), timings: { totalMs: 12.5 } };
     const tls = { version: "TLSv1.3", subject: "mqtt.example", issuer: "Example CA", notAfter: "2027-01-01T00:00:00.000Z", daysLeft: 30 };
     const rich = { ...record("edge-mcu", "t", now, null), labels: { site: "工厂-3", room: "B" }, tls };
-    await client.publishAsync(resultTopic("edge-mcu", "t"), JSON.stringify([bare, rich]), { qos: 1 });
+    await clients.publish(resultTopic("edge-mcu", "t"), JSON.stringify([bare, rich]));
     await until(() => storedCount(collector, "edge-mcu") === 2, "both records");
     const rows = collector.store.db.prepare("SELECT id, dns_ms, total_ms, labels, tls FROM results WHERE probe = 'edge-mcu'")
       .all() as { id: string; dns_ms: number | null; total_ms: number; labels: string | null; tls: string | null }[];
@@ -115,9 +117,14 @@ describe("on the embedded broker", () => {
 
   it("writes no control characters from the wire into its log", async () => {
     const evil = "p1\u001b[2J\u001b]0;owned\u0007\r\nfake line\u202e";
-    await client.publishAsync(`catprobe/v1/results/${evil}/t`, "{}", { qos: 1 });
-    await client.publishAsync(resultTopic("p1", "t"), `{"v":1,"id":"\u001b[31mred","probe":"p1"}`, { qos: 1 });
-    await until(() => logged.filter((l) => l.startsWith("rejected")).length >= 2, "the rejections in the log");
+    // a publish no probe may make (denied by the broker), then a bad record (rejected by the collector)
+    const port = Number(new URL(collector.brokerUrl).port);
+    const socket = connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write(Buffer.concat([connectPacket("catprobe-probe-p1"), publishPacket(`catprobe/v1/results/${evil}/t`, "{}", 1)]));
+    await clients.publish(resultTopic("p1", "t"), `{"v":1,"id":"\u001b[31mred","probe":"p1"}`);
+    await until(() => logged.some((l) => l.startsWith("rejected")) && logged.some((l) => l.startsWith("denied")), "the denial and the rejection in the log");
+    socket.destroy();
     for (const line of logged) expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
     expect(logged.join("\n")).toContain("\\u001b[2J");
   });
@@ -128,7 +135,7 @@ describe("through Mosquitto", () => {
     // Mosquitto's defaults: no packet limit of its own (the shipped configuration has one)
     const mosquitto = await Mosquitto.start({ config: "defaults" });
     const collector = await startCollector({ broker: mosquitto.url, http: "127.0.0.1:0", db: dbFile() });
-    const client = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 4, clientId: "limits-big" });
+    const client = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 4, clientId: probeClientId("p-big") });
     try {
       await client.publishAsync(resultTopic("p-big", "t"), Buffer.alloc(2 * MAX_MESSAGE_BYTES, 0x20), { qos: 1 });
       await client.publishAsync(resultTopic("p-big", "t"), JSON.stringify(record("p-big", "t", Date.now(), null)), { qos: 1 });
@@ -148,9 +155,10 @@ async function eagerPublishers(port: number, clients: number, each: number):
   Promise<{ acked: Promise<string[]>; stop(): void }> {
   const now = Date.now();
   const children = Array.from({ length: clients }, (_, c) => {
-    const records = Array.from({ length: each }, () => JSON.stringify(record("eager", "t", now, null)));
-    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/eager-publisher.ts", String(port), `eager-${c}`,
-      resultTopic("eager", "t"), ...records], { stdio: ["ignore", "pipe", "pipe"] });
+    const probe = `eager-${c}`;
+    const records = Array.from({ length: each }, () => JSON.stringify(record(probe, "t", now, null)));
+    const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/eager-publisher.ts", String(port), probeClientId(probe),
+      resultTopic(probe, "t"), ...records], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
     const retrying = once(child.stderr!, "data");
@@ -171,7 +179,8 @@ describe("a collector starting while probes publish", () => {
     const collector = await startCollector({ mqttListen: `127.0.0.1:${port}`, http: "127.0.0.1:0", db: dbFile() });
     try {
       expect(await eager.acked).toHaveLength(40);
-      await until(() => storedCount(collector, "eager") === 40, "40 stored");
+      const stored = () => [0, 1, 2, 3].reduce((n, c) => n + storedCount(collector, `eager-${c}`), 0);
+      await until(() => stored() === 40, "40 stored");
     } finally {
       eager.stop();
       await collector.close();

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../host/task/config-error.js";
+import { ConfigError } from "../../host/config-error.js";
 import { MAX_NESTING, MAX_TASK_FILE_BYTES, loadTaskFile, loadTasks } from "../../host/task/load.js";
 
 const dir = mkdtempSync(join(tmpdir(), "catprobe-load-"));

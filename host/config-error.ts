@@ -1,7 +1,8 @@
 /**
- * A task file the probe cannot run: not JSON, a missing or malformed field. Reported before
- * any run, one line per problem naming the file, the field and what was wrong; never a
- * 600–609 result.
+ * A configuration the program cannot start with: a task file (not JSON, a missing or
+ * malformed field; never a 600–609 result), a scenario, a password file, a flag's file.
+ * Reported before anything runs, one line per problem naming the file, the field and what was
+ * wrong; exit status 2.
  */
 export class ConfigError extends Error {
   readonly problems: string[];
