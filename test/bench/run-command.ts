@@ -1,6 +1,6 @@
 // `catprobe run` as a user runs it, against a bare Node loop doing the same sequential
 // connect/send/read/close: both are child processes timed from spawn to exit (start-up
-// included), stdout to /dev/null, against an echo server in a third process of its own.
+// included), stdout to /dev/null, against an echo server in a third process, a new one for each timed run.
 //
 // This machine is shared (other builds and tests run on the same two cores), so one round says
 // little: the contenders run in interleaved rounds, each round in a rotated order, and the ratio
@@ -41,7 +41,7 @@ const server = require("node:net").createServer((sock) => {
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 `;
 
-/** An echo server in its own process, used by nothing but this benchmark. */
+/** An echo server in its own process. */
 async function echoServer(): Promise<{ port: number; close(): void }> {
   const child = spawn(process.execPath, ["-e", ECHO_SERVER], { stdio: ["ignore", "pipe", "inherit"] });
   const [line] = (await once(child.stdout!, "data")) as [Buffer];
@@ -95,42 +95,49 @@ export const median = (v: number[]) => {
 };
 
 /**
- * Each contender's figures over `rounds` interleaved rounds of RUN_COUNT runs, after one
- * untimed warm-up of each (file cache, tsx's compile cache); start-up measured with one run.
+ * Seconds of one timed run of `count` runs, against an echo server started for it alone: the
+ * 20,000 connections a run leaves in TIME_WAIT are to that server's port, and a later run's
+ * connects to a port of its own do not have to search past them for a free local port.
  */
-export async function measureRunCommand(rounds = ROUNDS): Promise<CommandFigures[]> {
+async function timedRun(c: Contender, dir: string, count: number): Promise<number> {
   const server = await echoServer();
   try {
-    const dir = mkdtempSync(join(tmpdir(), "catprobe-bench-run-"));
-    const full = taskFile(dir, server.port, RUN_COUNT);
-    const one = taskFile(dir, server.port, 1);
-    const n = CONTENDERS.length;
-    for (const c of CONTENDERS) await timed(c.args(taskFile(dir, server.port, 1000), server.port, 1000));
-    const rates = CONTENDERS.map(() => [] as number[]);
-    const startups = CONTENDERS.map(() => [] as number[]);
-    for (let round = 0; round < rounds; round++) {
-      for (let k = 0; k < n; k++) {
-        const i = (round + k) % n; // rotated: no contender always runs right after another
-        startups[i].push(await timed(CONTENDERS[i].args(one, server.port, 1)));
-        rates[i].push(RUN_COUNT / (await timed(CONTENDERS[i].args(full, server.port, RUN_COUNT))));
-      }
-    }
-    const base = rates[CONTENDERS.findIndex((c) => c.name === BASELINE)];
-    return CONTENDERS.map((c, i) => ({
-      name: c.name,
-      rates: rates[i],
-      startupS: median(startups[i]),
-      ratio: median(rates[i].map((r, round) => r / base[round])),
-    }));
+    return await timed(c.args(taskFile(dir, server.port, count), server.port, count));
   } finally {
     server.close();
   }
 }
 
+/**
+ * Each contender's figures over `rounds` interleaved rounds of RUN_COUNT runs, after one
+ * untimed warm-up of each (file cache, the CLI's compiled copy); start-up measured with one run.
+ */
+export async function measureRunCommand(rounds = ROUNDS): Promise<CommandFigures[]> {
+  const dir = mkdtempSync(join(tmpdir(), "catprobe-bench-run-"));
+  const n = CONTENDERS.length;
+  for (const c of CONTENDERS) await timedRun(c, dir, 1000);
+  const rates = CONTENDERS.map(() => [] as number[]);
+  const startups = CONTENDERS.map(() => [] as number[]);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < n; k++) {
+      const i = (round + k) % n; // rotated: no contender always runs right after another
+      startups[i].push(await timedRun(CONTENDERS[i], dir, 1));
+      rates[i].push(RUN_COUNT / (await timedRun(CONTENDERS[i], dir, RUN_COUNT)));
+    }
+  }
+  const base = rates[CONTENDERS.findIndex((c) => c.name === BASELINE)];
+  return CONTENDERS.map((c, i) => ({
+    name: c.name,
+    rates: rates[i],
+    startupS: median(startups[i]),
+    ratio: median(rates[i].map((r, round) => r / base[round])),
+  }));
+}
+
 /** Prints the figures; returns them by name. */
 export async function benchRunCommandCase(rounds = ROUNDS): Promise<Map<string, CommandFigures>> {
   console.log(`\`catprobe run\` of one task, count ${RUN_COUNT}, intervalMs 0, as a child process from spawn to exit ` +
-    `(${rounds} interleaved rounds, own echo server process; load average ${loadavg()[0].toFixed(2)})`);
+    `(${rounds} interleaved rounds, an echo server process for each run; load average ${loadavg()[0].toFixed(2)})`);
   const figures = await measureRunCommand(rounds);
   for (const f of figures) {
     const lo = Math.min(...f.rates);
