@@ -81,14 +81,16 @@ function summary(t: Tally): string {
 
 /**
  * Lines for stdout, written in batches: one write per batch instead of one per result.
- * A batch goes out when it reaches BATCH_CHARS or at the next turn of the event loop, so a
- * slow schedule still prints each result as it ends. When stdout does not keep up (a slow
- * pipe), the caller gets a promise to wait on until it drains.
+ * A batch goes out when it reaches BATCH_CHARS or FLUSH_MS after its first line, so a slow
+ * schedule still prints each result as it ends (within FLUSH_MS), and sequential runs of a
+ * fast one share a write rather than each paying its own. When stdout does not keep up (a
+ * slow pipe), the caller gets a promise to wait on until it drains.
  */
 class LineWriter {
   private static readonly BATCH_CHARS = 64 * 1024;
+  private static readonly FLUSH_MS = 10;
   private text = "";
-  private scheduled = false;
+  private timer: NodeJS.Timeout | null = null;
   private drained: Promise<void> | null = null;
 
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
@@ -96,15 +98,15 @@ class LineWriter {
   line(line: string): void | Promise<void> {
     this.text += line + "\n";
     if (this.text.length >= LineWriter.BATCH_CHARS) return this.flush();
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.timer ??= setTimeout(() => this.flush(), LineWriter.FLUSH_MS);
     return this.drained ?? undefined;
   }
 
   flush(): void | Promise<void> {
-    this.scheduled = false;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (this.text) {
       const ok = this.out.write(this.text);
       this.text = "";
