@@ -18,7 +18,7 @@ import { createLabPki } from "./certs.js";
 import {
   FAULTS, LAB_LIMITS, dnsZone, faultCode, faultSteps, startFault, trustsLabCa, type FaultName, type RunningFault,
 } from "./faults.js";
-import { startFleet, stopFleet, undelivered } from "./fleet.js";
+import { fleetCredentials, fleetIds, startFleet, stopFleet, undelivered } from "./fleet.js";
 import { rng } from "./random.js";
 import type { LabTask, Scenario } from "./scenario.js";
 import { startDnsServer, type DnsServer } from "./servers/dns.js";
@@ -159,8 +159,12 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     // One server per task and fault (replies differ per task); one prepared task for each.
     const runnables = new Map<string, RunnableTask>();
     const preparer = new CorePool(); // converts step data once; each probe verifies with its own core
+    // On the embedded broker the fleet logs in as real probes do, with credentials made for this run.
+    const ids = fleetIds(scenario.fleet.count, scenario.fleet.idPrefix);
+    const passwordsFile = join(dir, "passwd");
+    const passwords = scenario.broker ? undefined : fleetCredentials(ids, passwordsFile);
     const collector = await startCollector({
-      broker: scenario.broker,
+      broker: scenario.broker, passwords: passwords && passwordsFile,
       mqttListen: opts.mqttListen ?? "127.0.0.1:0", http: opts.http ?? "127.0.0.1:0", db: opts.db ?? join(dir, "collector.db"),
     });
     cleanup.push(() => collector.close());
@@ -174,7 +178,7 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
     }
 
     const rssBefore = process.memoryUsage().rss;
-    const fleet = startFleet(scenario.fleet.count, scenario.fleet.idPrefix, collector.brokerUrl, dir);
+    const fleet = startFleet(ids, collector.brokerUrl, dir, passwords);
     cleanup.push(() => stopFleet(fleet));
     await new Promise((r) => setTimeout(r, 200)); // let the fleet connect
     const memoryPerProbeKiB = Math.max(0, process.memoryUsage().rss - rssBefore) / 1024 / fleet.length;

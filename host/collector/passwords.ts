@@ -3,7 +3,7 @@
 //   $7$<iterations>$<salt b64>$<hash b64>   PBKDF2-HMAC-SHA512, 64-byte hash (mosquitto_passwd's default)
 //   $6$<salt b64>$<hash b64>                SHA-512 of password then salt (mosquitto_passwd -H sha512)
 
-import { createHash, pbkdf2, timingSafeEqual } from "node:crypto";
+import { createHash, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { promisify } from "node:util";
 import { ConfigError } from "../config-error.js";
@@ -102,6 +102,19 @@ export class PasswordFile {
     }
     return matches(h, password);
   }
+}
+
+/** PBKDF2 iterations of the lines passwordLine() writes (mosquitto_passwd 2.0.11 writes 101). */
+const WRITE_ITERATIONS = 1000;
+
+/**
+ * A `user:$7$…` line as mosquitto_passwd writes it (12-byte salt, 64-byte PBKDF2-SHA512), for
+ * a program that makes its own credentials (the lab) where mosquitto_passwd may be missing.
+ */
+export function passwordLine(user: string, password: string): string {
+  const salt = randomBytes(12);
+  const hash = pbkdf2Sync(Buffer.from(password), salt, WRITE_ITERATIONS, 64, "sha512");
+  return `${user}:$7$${WRITE_ITERATIONS}$${salt.toString("base64")}$${hash.toString("base64")}`;
 }
 
 /** Stands in for an unknown user's hash, so its check costs what a real one does. */

@@ -3,7 +3,11 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
+import { probeClientId } from "../../host/wire/id.js";
 import { FAULTS, FAULT_NAMES } from "../../simulator/faults.js";
 import { runLab, sameTop } from "../../simulator/lab.js";
 import { scenarioSchema } from "../../simulator/scenario.js";
@@ -50,6 +54,24 @@ describe("the lab", () => {
       await lab.close();
     }
   }, 120_000);
+
+  it("runs its virtual probes with passwords of their own, as real probes log in", async () => {
+    const scenario = scenarioSchema.parse({
+      name: "logged-in", fleet: { count: 2 }, runs: 2,
+      tasks: [{ id: "ping", send: "PING\r\n", expect: "+PONG", reply: "+PONG\r\n", faults: { ok: 1 } }],
+    });
+    const lab = await runLab(scenario);
+    try {
+      expect(lab.report.identical).toBe(true);
+      expect(readFileSync(join(lab.dir, "passwd"), "utf8")).toMatch(/^edge-1:\$7\$1000\$[^$]+\$[^$]+\nedge-2:\$7\$/);
+      expect(await lab.collector.metrics.deniedCount("credentials")).toBe(0);
+      // the broker checks them: a probe id without its password is refused
+      const anonymous = mqtt.connectAsync(lab.collector.brokerUrl, { clientId: probeClientId("edge-1"), protocolVersion: 4, reconnectPeriod: 0 });
+      await expect(anonymous).rejects.toThrow(/Bad username or password/);
+    } finally {
+      await lab.close();
+    }
+  }, 60_000);
 
   it("calls any difference in totals, codes or counts a difference", () => {
     const entry = (code: 601 | 603 | 607, count: number) => ({ code, definition: "", count, shareOfFailures: 0, shareOfResults: 0 });
