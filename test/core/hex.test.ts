@@ -89,6 +89,48 @@ describe.each(BUILDS)("%s core", (build) => {
       expect(hexError("00".repeat(W) + "ü" + "0".repeat(W)).offset).toBe(2 * W);
     });
 
+    it("checks every byte value at every position of the sixteen-digit fast path", () => {
+      // Two blocks of sixteen digits after an offset of 0–1 characters, so that each position
+      // of both SWAR words (and of a SIMD vector) sees each byte value; whitespace is left out
+      // (its meaning depends on where it is), every other non-digit is an invalid character.
+      const digits = Buffer.from("0123456789abcdefABCDEF0123456789");
+      const isHex = (c: number) => /[0-9a-fA-F]/.test(String.fromCharCode(c));
+      for (const lead of [0, 1]) {
+        for (let pos = lead; pos < lead + 32; pos++) {
+          for (let c = 0; c < 256; c++) {
+            if (c === 32 || (c >= 9 && c <= 13)) continue;
+            const text = Buffer.alloc(lead + 32 + (lead ? 1 : 0), 0x20);
+            digits.copy(text, lead);
+            text[pos] = c;
+            if (isHex(c)) {
+              const expected = Buffer.from(text.toString("latin1").trim(), "hex");
+              expect(Buffer.from(hexToBytes(core, text)).equals(expected)).toBe(true);
+            } else {
+              const err = hexError(text);
+              expect([err.kind, err.offset]).toEqual(["char", pos]);
+            }
+          }
+        }
+      }
+    });
+
+    it("never takes a character above U+00FF for the byte it ends in", () => {
+      // U+0130, U+0120 and U+0161 end in the bytes of '0', space and 'a'.
+      for (const wide of ["\u0130", "\u0120", "\u0161", "\u{1F600}"]) {
+        expect([hexError(wide + "0").kind, hexError(wide + "0").offset]).toEqual(["char", 0]);
+        expect(hexError("0a" + wide + "0").offset).toBe(2);
+        const far = hexError("00".repeat(W) + wide + "0".repeat(W));
+        expect([far.kind, far.offset]).toEqual(["char", 2 * W]);
+      }
+      // Latin-1 characters are invalid wherever they are, in a string stored one or two bytes
+      // per character.
+      expect(hexError("00".repeat(W) + "\u00e9").offset).toBe(2 * W);
+      const twoByte = ("ab".repeat(W) + "\u0100").slice(0, 2 * W) + "\u00ff";
+      expect([hexError(twoByte).kind, hexError(twoByte).offset]).toEqual(["char", 2 * W]);
+      const valid = ("cd".repeat(W) + "\u0100").slice(0, 2 * W);
+      expect(Buffer.from(hexToBytes(core, valid)).equals(Buffer.alloc(W, 0xcd))).toBe(true);
+    });
+
     it("round-trips random bytes, and agrees with Buffer on valid hex", () => {
       const next = rng(4);
       for (let n = 0; n < 500; n++) {
