@@ -7,6 +7,8 @@ import { ID_PATTERN, ID_RULE } from "../wire/id.js";
 import { LIMITS } from "../wire/record.js";
 
 const id = z.string().regex(ID_PATTERN, `must be ${ID_RULE}`);
+const labels = (value: z.ZodString) => z.record(z.string().min(1).max(LIMITS.labelKey), value)
+  .refine((l) => Object.keys(l).length <= LIMITS.labels, `at most ${LIMITS.labels} labels`);
 const ms = (fallback: number) => z.number().int().positive().max(24 * 3600 * 1000).default(fallback);
 
 /** `IP`, `IP:port` or `[IPv6]:port`, as Node's resolver takes them. */
@@ -72,8 +74,15 @@ export const taskSchema = z.strictObject({
   count: z.number().int().min(1).max(1_000_000).default(1),
   intervalMs: z.number().int().min(0).max(24 * 3600 * 1000).default(60000),
   // Values may be long: results carry them shortened to LIMITS.labelValue.
-  labels: z.record(z.string().min(1).max(LIMITS.labelKey), z.string())
-    .refine((l) => Object.keys(l).length <= LIMITS.labels, `at most ${LIMITS.labels} labels`).optional(),
+  labels: labels(z.string()).optional(),
+  /**
+   * which probes of a managed fleet run it (DESIGN.md "Fleet control plane"): those listed, and
+   * those whose labels include every pair given; absent: every probe
+   */
+  assign: z.strictObject({
+    probes: z.array(id).min(1).max(100_000).optional(),
+    labels: labels(z.string().max(LIMITS.labelValue)).optional(),
+  }).refine((a) => a.probes !== undefined || a.labels !== undefined, "give probes, labels or both (leave assign out for every probe)").optional(),
 }).refine((t) => (t.target.cert === undefined) === (t.target.key === undefined), {
   message: "cert and key go together", path: ["target", "cert"],
 });
