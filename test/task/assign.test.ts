@@ -25,6 +25,6 @@ describe("assign", () => {
   it("refuses an empty assign and bad probe ids, naming the field", () => {
     expect(() => task({})).toThrow(/assign {}: give probes, labels or both/);
     const err = (() => { try { task({ probes: ["bad id"] }); } catch (e) { return e as ConfigError; } })();
-    expect(err?.problems[0]).toMatch(/^t\.json: assign\.probes\.0: must be 1–64 characters/);
+    expect(err?.problems[0]).toMatch(/^t\.json: assign\.probes\[0\]: must be 1–64 characters/);
   });
 });
