@@ -1,11 +1,13 @@
 // Scheduling: count and intervalMs, no overlapping runs of one task, the concurrency limit,
-// and stopping.
+// and stopping; a Scheduler's schedules added, stopped and replaced while others run.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { runSchedules } from "../../host/probe/schedule.js";
+import { Scheduler, runSchedules } from "../../host/probe/schedule.js";
 import { Semaphore } from "../../host/probe/semaphore.js";
 import { pool, runnable } from "../helpers/probe.js";
 import { tcpServer, type TestServer } from "../helpers/tcp.js";
+import { until } from "../helpers/until.js";
+import type { ResultRecord } from "../../host/wire/record.js";
 
 let servers: TestServer[] = [];
 afterEach(async () => {
@@ -117,5 +119,82 @@ describe("schedules", () => {
     // (each due time is checked as soon as the previous run ends, long before it comes)
     await runSchedules([task], { probe: "p1", pool, forever: true, until: performance.now() + 300, onResult: (r) => seen.push(Number(r.id.split("/").pop())) });
     expect(seen).toEqual([0, 1, 2]);
+  });
+});
+
+describe("a Scheduler while it runs", () => {
+  const runNo = (r: ResultRecord) => Number(r.id.split("/").pop());
+
+  /** A Scheduler for good whose results are collected; stopped at the end of the test. */
+  function forever() {
+    const results: ResultRecord[] = [];
+    const abort = new AbortController();
+    const scheduler = new Scheduler({ probe: "p1", pool, forever: true, signal: abort.signal, onResult: (r) => results.push(r) });
+    return { scheduler, results, of: (task: string) => results.filter((r) => r.task === task), stop: () => (abort.abort(), scheduler.idle()) };
+  }
+
+  it("takes a task added later, and stopping one lets its run in flight finish and be handed on, then no more", async () => {
+    const { s, stats } = await slowServer(150);
+    const target = { host: "127.0.0.1", port: s.port };
+    const f = forever();
+    const a = f.scheduler.start(runnable({ id: "a", target, intervalMs: 50, steps: [step] }));
+    await until(() => f.of("a").length >= 1, "a first run of a");
+    f.scheduler.start(runnable({ id: "b", target, intervalMs: 50, steps: [step] }));
+    // a's second run started right after its first (a run outlasts the interval): stop it mid-run
+    const stopped = a.stop();
+    const before = f.of("a").length;
+    await stopped;
+    expect(f.of("a").length).toBe(before + 1); // the run in flight was delivered before stop() resolved
+    await until(() => f.of("b").length >= 2, "b running on");
+    expect(f.of("a").length).toBe(before + 1);
+    expect(stats.maxOpen).toBe(2);
+    await f.stop();
+  });
+
+  it("replaces a task: the new schedule's first run waits for the old one's run in flight, and counts from 0", async () => {
+    const { s, stats } = await slowServer(150);
+    const target = { host: "127.0.0.1", port: s.port };
+    const f = forever();
+    const old = f.scheduler.start(runnable({ id: "a", target, intervalMs: 10_000, steps: [step] }));
+    await until(() => stats.maxOpen === 1, "the old run in flight");
+    const replaced = f.scheduler.replace(old, runnable({ id: "a", target, intervalMs: 50, labels: { v: "2" }, steps: [step] }));
+    await until(() => f.results.length >= 3, "runs of the new schedule");
+    expect(stats.maxOpen).toBe(1); // never two runs of "a" at once
+    expect(f.results.map((r) => [r.labels?.v ?? "1", runNo(r)])).toEqual([["1", 0], ["2", 0], ["2", 1], ...f.results.slice(3).map((_, i) => ["2", i + 2])]);
+    expect(f.results[1].ts).toBeGreaterThanOrEqual(f.results[0].ts + 150);
+    await replaced.stop();
+    await f.stop();
+  });
+
+  it("keeps the phase of a schedule while another is added, replaced and stopped", async () => {
+    const { s } = await slowServer(0);
+    const target = { host: "127.0.0.1", port: s.port };
+    const f = forever();
+    const interval = 100;
+    f.scheduler.start(runnable({ id: "steady", target, intervalMs: interval, steps: [step] }));
+    const other = f.scheduler.start(runnable({ id: "other", target, intervalMs: 30, steps: [step] }));
+    await until(() => f.of("steady").length >= 2, "steady running");
+    const again = f.scheduler.replace(other, runnable({ id: "other", target, intervalMs: 20, steps: [step] }));
+    await until(() => f.of("steady").length >= 4, "steady running on");
+    await again.stop();
+    await until(() => f.of("steady").length >= 6, "steady running on alone");
+    await f.stop();
+    // every run of "steady" is due at start + run × interval: the ts of each is that phase,
+    // late only by a run's own start-up (a few ms), never shifted by the others' changes
+    const first = f.of("steady")[0].ts;
+    for (const r of f.of("steady")) expect(r.ts - (first + runNo(r) * interval)).toBeLessThan(interval / 2);
+  });
+
+  it("idle() resolves once every schedule ended, those started meanwhile included", async () => {
+    const { s } = await slowServer(0);
+    const target = { host: "127.0.0.1", port: s.port };
+    const seen: string[] = [];
+    const scheduler = new Scheduler({ probe: "p1", pool, onResult: (r) => {
+      seen.push(r.task);
+      if (r.task === "first") scheduler.start(runnable({ id: "later", target, count: 2, intervalMs: 20, steps: [step] }));
+    } });
+    scheduler.start(runnable({ id: "first", target, steps: [step] }));
+    await scheduler.idle();
+    expect(seen).toEqual(["first", "later", "later"]);
   });
 });
