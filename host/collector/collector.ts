@@ -1,5 +1,5 @@
-// One collector: database, MQTT ingest (on an external or an embedded broker), HTTP API and
-// dashboard, retention. `catprobe collector` and the lab start it through startCollector().
+// One collector: database, MQTT ingest (on an external or an embedded broker), the fleet's task
+// set and probe states, HTTP API and dashboard, retention. `catprobe collector` and the lab start it through startCollector().
 
 import { createHash } from "node:crypto";
 import { once } from "node:events";
@@ -14,6 +14,7 @@ import { createEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions }
 import { createHttp } from "./http.js";
 import { httpGuard } from "./http-guard.js";
 import { countedLogger } from "./counted-log.js";
+import { Fleet } from "./fleet.js";
 import { rejectionLogger, startIngest } from "./ingest.js";
 import { CollectorMetrics } from "./metrics.js";
 import { PasswordFile } from "./passwords.js";
@@ -60,6 +61,7 @@ export interface Collector {
   readonly brokerUrl: string;
   readonly store: Store;
   readonly metrics: CollectorMetrics;
+  readonly fleet: Fleet;
   close(): Promise<void>;
 }
 
@@ -99,7 +101,8 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   const guard = httpGuard({ listen, apiToken: opts.apiToken, metricsPublic: opts.metricsPublic, publicHosts: opts.publicHosts });
   const store = new Store(opts.db);
   const metrics = new CollectorMetrics();
-  const { server, events } = createHttp({ store, metrics, guard });
+  const fleet = new Fleet(store, metrics, log);
+  const { server, events } = createHttp({ store, metrics, guard, fleet });
   let broker: EmbeddedBroker | undefined;
   let ingest: MqttClient | undefined;
   try {
@@ -126,8 +129,9 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       clientId, store, metrics, shareGroup: opts.shareGroup,
       protocolVersion: opts.broker ? opts.protocolVersion ?? 5 : 4,
       username: opts.username, password: opts.password, ca: opts.ca,
-      onStored: (n) => events.stored(n), log,
+      onStored: (n) => events.stored(n), onStatus: (probe, status, retained) => fleet.status(probe, status, retained), log,
     });
+    fleet.attach(ingest);
     // Subscribed: only now may probes reach the embedded broker.
     const brokerUrl = opts.broker ?? await broker!.listen(mqttListen);
     const { host, port } = listen;
@@ -148,6 +152,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       brokerUrl,
       store,
       metrics,
+      fleet,
       close: async () => {
         clearInterval(pruner);
         events.close();

@@ -1,17 +1,22 @@
-// The collector's HTTP side (DESIGN.md "Collector HTTP API"): JSON endpoints, Prometheus
-// metrics, server-sent events for live dashboards, and the dashboard page itself; every answer
-// passes the guard (Host check, API token) and carries the security headers.
+// The collector's HTTP side (DESIGN.md "Collector HTTP API", "Fleet control plane"): JSON
+// endpoints, the task set and the probes, Prometheus metrics, server-sent events for live
+// dashboards, and the dashboard page itself; every answer passes the guard (Host check, API
+// token) and carries the security headers.
 
 import { readFileSync } from "node:fs";
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { ERROR_CODES } from "../codes.js";
+import type { Fleet } from "./fleet.js";
+import { BodyError, readJson } from "./http-body.js";
 import type { HttpGuard } from "./http-guard.js";
 import { securityHeaders } from "./http-headers.js";
 import type { CollectorMetrics } from "./metrics.js";
+import { listResults, resultsQuery } from "./results.js";
 import { QueryError, parseWindow, summary, topErrors, type Filter } from "./stats.js";
 import type { Store } from "./store.js";
+import { checkTaskSet } from "./task-set-check.js";
 import { ID_PATTERN } from "../wire/id.js";
 
 const DASHBOARD = fileURLToPath(new URL("./dashboard.html", import.meta.url));
@@ -19,11 +24,14 @@ const DASHBOARD = fileURLToPath(new URL("./dashboard.html", import.meta.url));
 export const MAX_EVENT_CLIENTS = 100;
 /** What an evicted client is told to wait before it reconnects (the dashboard polls meanwhile). */
 const EVICTED_RETRY_MS = 30_000;
+/** The most a `PUT /api/tasks` body may hold: many task files of a few kilobytes each. */
+export const MAX_TASK_SET_BYTES = 16 << 20;
 
 export interface HttpContext {
   store: Store;
   metrics: CollectorMetrics;
   guard: HttpGuard;
+  fleet: Fleet;
 }
 
 function send(res: ServerResponse, status: number, body: string, type = "application/json"): void {
@@ -31,7 +39,16 @@ function send(res: ServerResponse, status: number, body: string, type = "applica
   res.end(body);
 }
 
-function filter(query: URLSearchParams): Filter {
+/** `label=key:value` pairs (split at the first colon; repeated: every pair must match). */
+function labelPairs(query: URLSearchParams): [string, string][] {
+  return query.getAll("label").map((pair) => {
+    const colon = pair.indexOf(":");
+    if (colon < 1) throw new QueryError(`label must look like key:value (got "${pair.slice(0, 80)}")`);
+    return [pair.slice(0, colon), pair.slice(colon + 1)];
+  });
+}
+
+function filter(query: URLSearchParams, fleet: Fleet): Filter {
   const f: Filter = parseWindow(query);
   for (const key of ["task", "probe"] as const) {
     const value = query.get(key);
@@ -39,7 +56,42 @@ function filter(query: URLSearchParams): Filter {
     if (!ID_PATTERN.test(value)) throw new QueryError(`${key} must be 1–64 characters of A-Z a-z 0-9 . _ -`);
     f[key] = value;
   }
+  const labels = labelPairs(query);
+  if (labels.length) f.probes = fleet.probes.withLabels(labels);
   return f;
+}
+
+/** `PUT /api/tasks`: the whole set replaced, or every problem and nothing applied. */
+async function putTasks(req: IncomingMessage, res: ServerResponse, fleet: Fleet): Promise<void> {
+  const checked = checkTaskSet(await readJson(req, MAX_TASK_SET_BYTES));
+  if ("error" in checked) return send(res, 400, JSON.stringify(checked));
+  send(res, 200, JSON.stringify(fleet.apply(checked.tasks)));
+}
+
+/** A row of `GET /api/probes`: the collector's own publishing error before the probe's. */
+function probeRows(fleet: Fleet) {
+  const desiredVersion = fleet.tasks.version();
+  return fleet.probes.list().map(({ publishError, ...p }) => ({
+    probe: p.probe, state: p.state, lastSeen: p.lastSeen, labels: p.labels, desiredVersion, appliedVersion: p.appliedVersion,
+    configError: publishError ?? p.configError, spooled: p.spooled, dropped: p.dropped, software: p.software,
+  }));
+}
+
+function results(query: URLSearchParams, ctx: HttpContext) {
+  const f = filter(query, ctx.fleet);
+  const { code, limit } = resultsQuery(query);
+  return { from: f.from, to: f.to, results: listResults(ctx.store, f, code, limit) };
+}
+
+/** Answers an error the handlers throw: a bad query or body is the client's, anything else ours. */
+function sendError(res: ServerResponse, err: Error): void {
+  if (err instanceof QueryError) return send(res, 400, JSON.stringify({ error: err.message }));
+  if (err instanceof BodyError) {
+    // A body not read to its end would be taken for the next request.
+    res.setHeader("connection", "close");
+    return send(res, err.status, JSON.stringify({ error: err.message }));
+  }
+  send(res, 500, JSON.stringify({ error: err.message }));
 }
 
 /** Live-update channel: `event: results` at most once a second while results arrive. */
@@ -112,14 +164,27 @@ export function createHttp(ctx: HttpContext): CollectorHttp {
         for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
         return send(res, refusal.status, JSON.stringify({ error: refusal.error }));
       }
-      if (req.method !== "GET") return send(res, 405, JSON.stringify({ error: "GET only" }));
+      if (url.pathname === "/api/tasks" && req.method === "PUT") {
+        putTasks(req, res, ctx.fleet).catch((err: Error) => sendError(res, err));
+        return;
+      }
+      if (req.method !== "GET") {
+        res.setHeader("allow", url.pathname === "/api/tasks" ? "GET, PUT" : "GET");
+        return send(res, 405, JSON.stringify({ error: url.pathname === "/api/tasks" ? "GET or PUT only" : "GET only" }));
+      }
       switch (url.pathname) {
         case "/":
           return send(res, 200, dashboard, "text/html");
         case "/api/top-errors":
-          return send(res, 200, JSON.stringify(topErrors(ctx.store, filter(url.searchParams))));
+          return send(res, 200, JSON.stringify(topErrors(ctx.store, filter(url.searchParams, ctx.fleet))));
         case "/api/summary":
-          return send(res, 200, JSON.stringify(summary(ctx.store, filter(url.searchParams))));
+          return send(res, 200, JSON.stringify(summary(ctx.store, filter(url.searchParams, ctx.fleet))));
+        case "/api/results":
+          return send(res, 200, JSON.stringify(results(url.searchParams, ctx)));
+        case "/api/tasks":
+          return send(res, 200, JSON.stringify(ctx.fleet.tasks.current()));
+        case "/api/probes":
+          return send(res, 200, JSON.stringify(probeRows(ctx.fleet)));
         case "/api/codes":
           return send(res, 200, JSON.stringify(ERROR_CODES));
         case "/api/dropped":
@@ -138,8 +203,7 @@ export function createHttp(ctx: HttpContext): CollectorHttp {
           return send(res, 404, JSON.stringify({ error: `no such endpoint: ${url.pathname}` }));
       }
     } catch (err) {
-      if (err instanceof QueryError) return send(res, 400, JSON.stringify({ error: err.message }));
-      send(res, 500, JSON.stringify({ error: (err as Error).message }));
+      sendError(res, err as Error);
     }
   });
   server.on("clientError", answerClientError(headers));

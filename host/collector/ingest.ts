@@ -1,14 +1,15 @@
 // The collector's MQTT side: subscribes to results with QoS 1 and a persistent session, checks
 // every message, stores what is valid, counts what is not, and acknowledges each message only
 // after its records are committed — so a collector killed at any moment loses nothing the
-// broker considers delivered.
+// broker considers delivered. Probes' statuses and dropped counts arrive on the same client.
 
 import type { Duplex } from "node:stream";
 import mqtt, { MqttClient, type IClientOptions } from "mqtt";
 import { printable } from "../text/printable.js";
 import { countedLogger } from "./counted-log.js";
 import { MAX_PACKET_BYTES } from "../wire/record.js";
-import { DROPPED_FILTER, RESULTS_FILTER, parseDroppedTopic } from "../wire/topics.js";
+import { parseStatus, type ReadStatus } from "../wire/status.js";
+import { DROPPED_FILTER, RESULTS_FILTER, STATUS_FILTER, parseDroppedTopic, parseStatusTopic } from "../wire/topics.js";
 import type { CollectorMetrics } from "./metrics.js";
 import type { StoredRecord } from "../wire/record.js";
 import { parseMessage, type RejectReason } from "../wire/validate.js";
@@ -41,6 +42,8 @@ export interface IngestOptions {
   metrics: CollectorMetrics;
   /** called after records were stored, with how many were new */
   onStored?: (added: number) => void;
+  /** called with each valid status (`retained`: one the broker kept, handed over at subscription) */
+  onStatus?: (probe: string, status: ReadStatus, retained: boolean) => void;
   log?: (line: string) => void;
 }
 
@@ -142,9 +145,17 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     opts.metrics.droppedByProbes(opts.store.setDropped(probe, report.total as number));
   };
 
-  const accept = (topic: string, payload: Buffer) => {
+  const acceptStatus = (probe: string, topic: string, payload: Buffer, retained: boolean) => {
+    const status = parseStatus(probe, payload);
+    if ("error" in status) return reject("bad_status", topic, status.error);
+    opts.onStatus?.(probe, status, retained);
+  };
+
+  const accept = (topic: string, payload: Buffer, retained: boolean) => {
     const droppedBy = parseDroppedTopic(topic);
     if (droppedBy) return acceptDropped(droppedBy, topic, payload);
+    const statusOf = parseStatusTopic(topic);
+    if (statusOf) return acceptStatus(statusOf, topic, payload, retained);
     const { records, rejected } = parseMessage(topic, payload);
     for (const r of rejected) reject(r.reason, topic, r.detail);
     for (const r of records) batch.push(r);
@@ -153,7 +164,7 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   client.handleMessage = (packet, done) => {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     try {
-      accept(packet.topic, payload);
+      accept(packet.topic, payload, packet.retain);
     } catch (err) {
       // A message that cannot be handled must not stall the session: count it, acknowledge it.
       reject("bad_record", packet.topic, (err as Error).message);
@@ -175,7 +186,13 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   });
 
   const prefix = opts.shareGroup ? `$share/${opts.shareGroup}/` : "";
-  const topics = { [prefix + RESULTS_FILTER]: { qos: 1 as const }, [prefix + DROPPED_FILTER]: { qos: 1 as const } };
+  // Statuses are not shared: each collector keeps every probe's state. They are subscribed at
+  // every connect, also to a kept session (one made before statuses were read, too); the
+  // broker then hands over the retained ones again, which changes nothing stored.
+  const statuses = { [STATUS_FILTER]: { qos: 1 as const } };
+  const topics = { ...statuses, [prefix + RESULTS_FILTER]: { qos: 1 as const }, [prefix + DROPPED_FILTER]: { qos: 1 as const } };
+  const subscribe = (sessionPresent: boolean, done: (err: Error | null) => void) =>
+    client.subscribe(sessionPresent ? statuses : topics, (err) => done(err ?? null));
   // Resolves once the subscription is in place, so nothing published afterwards is missed.
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => {
@@ -185,12 +202,11 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     client.once("error", fail);
     client.once("connect", (connack) => {
       client.off("error", fail);
-      if (connack.sessionPresent) return resolve();
-      client.subscribe(topics, (err) => (err ? reject(err) : resolve()));
+      subscribe(connack.sessionPresent, (err) => (err ? reject(err) : resolve()));
     });
   });
   client.on("connect", (connack) => {
-    if (!connack.sessionPresent) client.subscribe(topics, (err) => err && log(`mqtt: subscribe failed: ${err.message}`));
+    subscribe(connack.sessionPresent, (err) => err && log(`mqtt: subscribe failed: ${err.message}`));
   });
   return client;
 }

@@ -1,7 +1,9 @@
 // Statistics over a time window: the top five error types (DESIGN.md "Collector HTTP API"),
 // success rates, per-task and per-probe tables, phase averages, a success-rate series.
 // Counts come from the hour and minute tables for whole hours and minutes, and from raw results
-// for the partial minutes at the window's edges, so every answer is exact.
+// for the partial minutes at the window's edges, so every answer is exact. A label filter
+// selects probes, so it reads the minute table (kept per probe) instead of the hour table: a
+// long window with `label=` costs one row per minute, task, probe and code in it.
 
 import { errorCodeInfo, type ErrorCode } from "../codes.js";
 import { PHASES, phaseColumn } from "../wire/record.js";
@@ -15,6 +17,8 @@ export interface Window {
 export interface Filter extends Window {
   task?: string;
   probe?: string;
+  /** only these probes (those whose last reported labels include a `label=` pair) */
+  probes?: string[];
 }
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -56,7 +60,8 @@ type Range = [number, number];
 
 /**
  * The window as whole hours (read from the hour table), whole minutes (the minute table) and
- * the partial minutes at its edges (raw results). Hours are used only without a probe filter.
+ * the partial minutes at its edges (raw results). Hours are used only without a probe or
+ * label filter.
  */
 function split({ from, to }: Window, useHours: boolean): { hours: Range[]; minutes: Range[]; raw: Range[] } {
   const out = { hours: [] as Range[], minutes: [] as Range[], raw: [] as Range[] };
@@ -80,10 +85,13 @@ function split({ from, to }: Window, useHours: boolean): { hours: Range[]; minut
   return out;
 }
 
-function filters(f: Filter, params: unknown[]): string {
+/** The SQL conditions (" AND …") of a filter's task, probe and probes; their values go to `params`. */
+export function filters(f: Filter, params: unknown[]): string {
   let sql = "";
   if (f.task) { sql += " AND task = ?"; params.push(f.task); }
   if (f.probe) { sql += " AND probe = ?"; params.push(f.probe); }
+  // one parameter however many probes: SQLite bounds the number of parameters
+  if (f.probes) { sql += " AND probe IN (SELECT value FROM json_each(?))"; params.push(JSON.stringify(f.probes)); }
   return sql;
 }
 
@@ -98,7 +106,7 @@ export function counts(store: Store, f: Filter, groupBy: "none" | "task" | "prob
   const key = groupBy === "none" ? "''" : groupBy;
   const parts: string[] = [];
   const params: unknown[] = [];
-  const { hours, minutes, raw } = split(f, !f.probe && groupBy !== "probe");
+  const { hours, minutes, raw } = split(f, !f.probe && !f.probes && groupBy !== "probe");
   for (const [a, b] of hours) {
     params.push(a / HOUR_MS, b / HOUR_MS);
     parts.push(`SELECT ${key} AS key, code, n FROM hours WHERE hour >= ? AND hour < ?${filters(f, params)}`);
@@ -198,7 +206,7 @@ export function summary(store: Store, f: Filter) {
     .all(...params) as { task: string; avg: number }[]).map((r) => [r.task, r.avg]));
   const seriesRows = seriesQuery(store, f, bucketMinutes(f));
   const round = (x: number | null) => (x === null ? null : Math.round(x * 100) / 100);
-  const allTasks = tally(counts(store, { from: f.from, to: f.to, probe: f.probe }, "task"));
+  const allTasks = tally(counts(store, { ...f, task: undefined }, "task"));
   return {
     from: f.from,
     to: f.to,

@@ -1,6 +1,7 @@
 // The collector's database (SQLite, better-sqlite3): every result once, plus counts per minute
 // (by task, probe and code) and per hour (by task and code) that keep window queries fast over
-// millions of results.
+// millions of results; the fleet's task set and each probe's last state (task-set.ts,
+// probe-states.ts read and write those tables).
 // WAL with synchronous=NORMAL: a committed insert survives the process being killed.
 
 import Database from "better-sqlite3";
@@ -27,6 +28,17 @@ CREATE TABLE IF NOT EXISTS hours (
   PRIMARY KEY (hour, task, code)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dropped (probe TEXT PRIMARY KEY, total INTEGER NOT NULL, reported_at INTEGER NOT NULL);
+-- the fleet's task set (DESIGN.md "Fleet control plane"): each task's JSON as given, and one
+-- version for the whole set (a single row) that grows by one at every change
+CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, json TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_set (one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL);
+INSERT OR IGNORE INTO task_set VALUES (1, 0);
+-- each probe's last status; publish_error: why the collector could not publish its config
+CREATE TABLE IF NOT EXISTS probes (
+  probe TEXT PRIMARY KEY, state TEXT NOT NULL, labels TEXT NOT NULL, applied_version INTEGER,
+  config_error TEXT, spooled INTEGER, dropped INTEGER, software TEXT, last_seen INTEGER NOT NULL,
+  publish_error TEXT
+) WITHOUT ROWID;
 `;
 
 export const MINUTE_MS = 60_000;

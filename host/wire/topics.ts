@@ -14,9 +14,11 @@ export const configTopic = (probe: string) => `${ROOT}/config/${probe}`;
 /** Subscription filters of the collector. */
 export const RESULTS_FILTER = `${ROOT}/results/+/+`;
 export const DROPPED_FILTER = `${ROOT}/dropped/+`;
+export const STATUS_FILTER = `${ROOT}/status/+`;
 
 const RESULT = /^catprobe\/v1\/results\/([^/]+)\/([^/]+)$/;
 const DROPPED = /^catprobe\/v1\/dropped\/([^/]+)$/;
+const STATUS = /^catprobe\/v1\/status\/([^/]+)$/;
 
 /** The probe and task of a results topic, or null when it is not one (or holds a bad id). */
 export function parseResultTopic(topic: string): { probe: string; task: string } | null {
@@ -27,5 +29,11 @@ export function parseResultTopic(topic: string): { probe: string; task: string }
 /** The probe of a dropped-results topic, or null. */
 export function parseDroppedTopic(topic: string): string | null {
   const m = DROPPED.exec(topic);
+  return m && ID_PATTERN.test(m[1]) ? m[1] : null;
+}
+
+/** The probe of a status topic, or null. */
+export function parseStatusTopic(topic: string): string | null {
+  const m = STATUS.exec(topic);
   return m && ID_PATTERN.test(m[1]) ? m[1] : null;
 }

@@ -9,10 +9,11 @@ import { parseResultTopic } from "./topics.js";
 
 export type RejectReason =
   | "bad_topic" | "too_large" | "not_json" | "empty_batch" | "batch_too_large"
-  | "bad_record" | "bad_code" | "topic_mismatch";
+  | "bad_record" | "bad_code" | "topic_mismatch" | "bad_status";
 
 export const REJECT_REASONS: RejectReason[] = [
   "bad_topic", "too_large", "not_json", "empty_batch", "batch_too_large", "bad_record", "bad_code", "topic_mismatch",
+  "bad_status",
 ];
 
 const DAY_MS = 86_400_000;

@@ -1,0 +1,48 @@
+// The collector's side of the fleet control plane (DESIGN.md "Fleet control plane"): the task
+// set, the probes' states, and when each probe's config is published: for every probe on each
+// change of the set, and for one probe on its first status or a change of its labels (its share
+// may differ).
+
+import type { MqttClient } from "mqtt";
+import type { ReadStatus } from "../wire/status.js";
+import { ConfigPublisher } from "./config-publisher.js";
+import type { CollectorMetrics } from "./metrics.js";
+import { ProbeStates } from "./probe-states.js";
+import type { Store } from "./store.js";
+import { TaskSet, type TaskJson, type TaskSetDiff } from "./task-set.js";
+
+export class Fleet {
+  readonly tasks: TaskSet;
+  readonly probes: ProbeStates;
+  private publisher: ConfigPublisher | undefined;
+
+  constructor(store: Store, private readonly metrics: CollectorMetrics, private readonly log: (line: string) => void) {
+    this.tasks = new TaskSet(store.db);
+    this.probes = new ProbeStates(store.db);
+  }
+
+  /**
+   * Starts publishing through the collector's MQTT client, with every known probe's config
+   * once: the embedded broker keeps retained messages in memory only, and a collector stopped
+   * between storing a set and publishing it must not leave probes behind. Statuses received
+   * before (while the client subscribed) are in the database, so this covers them too.
+   */
+  attach(client: MqttClient): void {
+    this.publisher = new ConfigPublisher(client, this.probes, this.metrics.registry, this.log);
+    this.publisher.publish(this.tasks.current());
+  }
+
+  /** A valid status from `probe`'s status topic (`retained`: handed over at subscription). */
+  status(probe: string, status: ReadStatus, retained: boolean): void {
+    const { first, labelsChanged } = this.probes.record(probe, status, Date.now(), retained);
+    if (first || labelsChanged) this.publisher?.publish(this.tasks.current(), [this.probes.get(probe)!]);
+  }
+
+  /** Replaces the task set; on a change, every known probe gets its new config. */
+  apply(tasks: TaskJson[]): TaskSetDiff {
+    const diff = this.tasks.apply(tasks);
+    const changed = diff.added.length + diff.changed.length + diff.removed.length > 0;
+    if (changed) this.publisher?.publish(this.tasks.current());
+    return diff;
+  }
+}

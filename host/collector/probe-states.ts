@@ -1,0 +1,83 @@
+// Each probe's last reported state (DESIGN.md "MQTT", "Fleet control plane"), kept in the
+// database: what `GET /api/probes` lists, whose labels decide a probe's share of the task set
+// and the `label=` filter of the statistics.
+
+import type Database from "better-sqlite3";
+import type { ReadStatus } from "../wire/status.js";
+import { canonicalJson } from "./task-set.js";
+
+export interface ProbeState {
+  probe: string;
+  state: "online" | "offline";
+  /** when the collector last received a status of it, epoch ms */
+  lastSeen: number;
+  labels: Record<string, string>;
+  appliedVersion: number | null;
+  configError: string | null;
+  spooled: number | null;
+  dropped: number | null;
+  software: string | null;
+  /** why the collector did not publish its config, null when it did */
+  publishError: string | null;
+}
+
+/** What a status changed that decides whether the probe's config is published again. */
+export interface StatusChange {
+  /** the collector had no record of the probe */
+  first: boolean;
+  labelsChanged: boolean;
+}
+
+interface Row {
+  probe: string; state: "online" | "offline"; labels: string; applied_version: number | null; config_error: string | null;
+  spooled: number | null; dropped: number | null; software: string | null; last_seen: number; publish_error: string | null;
+}
+
+const fromRow = (r: Row): ProbeState => ({
+  probe: r.probe, state: r.state, lastSeen: r.last_seen, labels: JSON.parse(r.labels), appliedVersion: r.applied_version,
+  configError: r.config_error, spooled: r.spooled, dropped: r.dropped, software: r.software, publishError: r.publish_error,
+});
+
+export class ProbeStates {
+  constructor(private readonly db: Database.Database) {}
+
+  get(probe: string): ProbeState | undefined {
+    const row = this.db.prepare("SELECT * FROM probes WHERE probe = ?").get(probe) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  list(): ProbeState[] {
+    return (this.db.prepare("SELECT * FROM probes ORDER BY probe").all() as Row[]).map(fromRow);
+  }
+
+  /**
+   * Keeps a status received at `now`. A retained status the broker hands over at subscription
+   * says nothing about when the probe was last heard, so it keeps a known probe's last seen.
+   * A bare "online"/"offline" of an older probe changes the state only.
+   */
+  record(probe: string, status: ReadStatus, now: number, retained: boolean): StatusChange {
+    const before = this.get(probe);
+    const lastSeen = retained && before ? before.lastSeen : now;
+    if ("legacy" in status) {
+      this.db.prepare(`INSERT INTO probes (probe, state, labels, last_seen) VALUES (?, ?, '{}', ?)
+        ON CONFLICT (probe) DO UPDATE SET state = excluded.state, last_seen = excluded.last_seen`).run(probe, status.state, lastSeen);
+      return { first: !before, labelsChanged: false };
+    }
+    this.db.prepare(`INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+      ON CONFLICT (probe) DO UPDATE SET state = excluded.state, labels = excluded.labels,
+        applied_version = excluded.applied_version, config_error = excluded.config_error, spooled = excluded.spooled,
+        dropped = excluded.dropped, software = excluded.software, last_seen = excluded.last_seen`)
+      .run(probe, status.state, JSON.stringify(status.labels), status.appliedVersion, status.configError,
+        status.spooled, status.dropped, status.software, lastSeen);
+    return { first: !before, labelsChanged: !!before && canonicalJson(before.labels) !== canonicalJson(status.labels) };
+  }
+
+  setPublishError(probe: string, error: string | null): void {
+    this.db.prepare("UPDATE probes SET publish_error = ? WHERE probe = ?").run(error, probe);
+  }
+
+  /** The probes whose last reported labels include every pair. */
+  withLabels(pairs: [string, string][]): string[] {
+    return this.list().filter((p) => pairs.every(([k, v]) => p.labels[k] === v)).map((p) => p.probe);
+  }
+}
