@@ -1,8 +1,10 @@
 // The lab's faults: for each, the server that injects it and the code DESIGN.md says a run
-// meeting it must report (the ground truth). Every lab task has one step: send, then look for
-// a keyword; the lab's time limits below are short so that faults resolve quickly.
+// meeting it must report (the ground truth). A lab task has one step: send, then look for a
+// keyword; faults that need another dialog (a banner, buffer mode, invalid data, many steps)
+// bring their own steps. The lab's time limits below are short so that faults resolve quickly.
 
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { ErrorCode } from "../host/codes.js";
 import type { LabPki } from "./certs.js";
 import { startFaultProxy, type Toxic } from "./proxy.js";
@@ -35,6 +37,11 @@ interface FaultDef {
   steps?: (task: LabTaskShape) => Record<string, unknown>[];
   /** the task trusts the lab CA for a TLS upgrade (STARTTLS) */
   trustsLabCa?: boolean;
+  /**
+   * the fault's steps hold invalid data, so a run fails before any socket: no server, the
+   * target is a port where nothing listens (a run that did connect would be a 601)
+   */
+  invalidData?: boolean;
 }
 
 /** What a fault's steps may use of the task it is injected into. */
@@ -45,6 +52,66 @@ export interface LabTaskShape {
 }
 
 const LARGE_REPLY = 1 << 20;
+
+/** `text` as buffer-mode hex: uppercase byte pairs with spaces between them (both allowed). */
+function hexOf(text: string): string {
+  return Buffer.from(text, "utf8").toString("hex").toUpperCase().replace(/(..)(?!$)/g, "$1 ");
+}
+
+/**
+ * The lab's limits: short enough that faults resolve quickly, long enough that a loaded 2-core
+ * machine running the whole fleet, its servers and the collector still completes every healthy
+ * exchange (TLS handshakes of dozens of probes at once take hundreds of milliseconds here), and
+ * ordered so that each fault resolves to its one code: stall trickles a byte every 50 ms, under
+ * idleMs, until the step limit (609) passes, well before the task limit.
+ */
+export const LAB_LIMITS = {
+  dnsTimeoutMs: 1000,
+  connectTimeoutMs: 1500,
+  taskTimeoutMs: 10_000,
+  responseTimeoutMs: 1500,
+  stepTimeoutMs: 3000,
+  idleMs: 500,
+};
+
+/**
+ * The most a TCP connection can hold of a send its peer never reads: the receiver's buffer and
+ * the sender's, each at the ceiling of Linux autotuning or of an explicit setsockopt (which the
+ * kernel doubles). Read from /proc where it exists; elsewhere a generous guess.
+ */
+function socketBufferCeiling(): number {
+  const max = (file: string): number => {
+    const values = readFileSync(file, "utf8").trim().split(/\s+/).map(Number);
+    return values[values.length - 1];
+  };
+  try {
+    const receive = Math.max(max("/proc/sys/net/ipv4/tcp_rmem"), 2 * max("/proc/sys/net/core/rmem_max"));
+    const send = Math.max(max("/proc/sys/net/ipv4/tcp_wmem"), 2 * max("/proc/sys/net/core/wmem_max"));
+    if (Number.isFinite(receive + send)) return receive + send;
+  } catch {
+    // not Linux, or /proc hidden
+  }
+  return 64 << 20;
+}
+
+/**
+ * send-reset's send: larger than everything the two sockets can hold, plus a mebibyte for what
+ * the server reads before it resets (its first chunk, 64 KiB at most), so the local stack can
+ * never have accepted all of it when the reset arrives: the write is still under way (602),
+ * never complete (which would make the reset a 603). About 41 MiB on a stock Linux.
+ */
+export const SEND_RESET_BYTES = socketBufferCeiling() + (1 << 20);
+
+/**
+ * slow-dialog: each answer takes SLOW_ANSWER_MS, a second inside the step limit, with a byte
+ * every SLOW_GAP_MS, far inside the response and idle limits, so no step ever fails on its own;
+ * SLOW_DIALOG_STEPS of them take two seconds or more beyond the task limit, so the task limit
+ * passes during the dialog, while a step is under way whose own limit is a second or more away.
+ * Only the task scope can decide: 604.
+ */
+export const SLOW_ANSWER_MS = LAB_LIMITS.stepTimeoutMs - 1000;
+export const SLOW_GAP_MS = LAB_LIMITS.idleMs / 10;
+export const SLOW_DIALOG_STEPS = Math.ceil((LAB_LIMITS.taskTimeoutMs + 2000) / SLOW_ANSWER_MS);
 
 export const FAULTS = {
   ok: { code: null, describe: "a healthy server", tcp: (reply) => ({ kind: "reply", reply }) },
@@ -85,6 +152,24 @@ export const FAULTS = {
   "link-slow": { code: 603, describe: "replies delayed past the response limit", link: [{ type: "latency", latencyMs: 2500 }] },
   "link-blackhole": { code: 603, describe: "replies never forwarded, connection kept open", link: [{ type: "timeout" }] },
   "link-cut": { code: 607, describe: "the link closes after 1 byte of reply (keywords of 2+ bytes)", link: [{ type: "limit_data", bytes: 1 }] },
+  // Buffer mode: the task's send and keyword as hex of the same bytes.
+  "ok-buffer": { code: null, describe: "a healthy server; the task in buffer mode (hex send and keyword)", tcp: (reply) => ({ kind: "reply", reply }),
+    steps: (t) => [{ format: "buffer", send: hexOf(t.send), verify: "partial", expect: hexOf(t.expect) }] },
+  "send-reset": { code: 602, describe: "resets the connection at the first bytes of a send too large to be written before it",
+    // The server resets on the first chunk it reads, so the probe is past its connect (no 601)
+    // and writing; the send is more than both sockets can hold, so the write is cut short: 602.
+    tcp: () => ({ kind: "reset" }),
+    steps: (t) => [{ send: t.send.repeat(Math.ceil(SEND_RESET_BYTES / Buffer.byteLength(t.send))), verify: "partial", expect: t.expect }] },
+  "slow-dialog": { code: 604, describe: `${SLOW_DIALOG_STEPS} exchanges, each answered in ${SLOW_ANSWER_MS / 1000} s (inside the step limit), together past the task limit`,
+    tcp: (reply) => ({ kind: "slow-reply", reply, afterMs: SLOW_ANSWER_MS, gapMs: SLOW_GAP_MS }),
+    steps: (t) => Array.from({ length: SLOW_DIALOG_STEPS }, () => ({ send: t.send, verify: "partial", expect: t.expect })) },
+  // Invalid task data: the run fails before any socket is opened (the target has no server).
+  "bad-send-hex": { code: 605, describe: "buffer mode: the send is not valid hex (an odd digit count)", invalidData: true,
+    steps: (t) => [{ format: "buffer", send: `${hexOf(t.send)}0`, verify: "partial", expect: hexOf(t.expect) }] },
+  "bad-verify-hex": { code: 606, describe: "buffer mode: the keyword is not valid hex (a non-hex character)", invalidData: true,
+    steps: (t) => [{ format: "buffer", send: hexOf(t.send), verify: "partial", expect: `${hexOf(t.expect)} zz` }] },
+  "bad-md5": { code: 606, describe: "md5 verify with a digest of 30 hex digits, not 32", invalidData: true,
+    steps: (t) => [{ send: t.send, verify: "md5", expect: createHash("md5").update(t.reply).digest("hex").slice(0, 30) }] },
 } satisfies Record<string, FaultDef>;
 
 export type FaultName = keyof typeof FAULTS;
@@ -105,21 +190,6 @@ export function trustsLabCa(name: FaultName): boolean {
   return def.tls === true || def.trustsLabCa === true;
 }
 
-/**
- * The lab's limits: short enough that faults resolve quickly, long enough that a loaded 2-core
- * machine running the whole fleet, its servers and the collector still completes every healthy
- * exchange (TLS handshakes of dozens of probes at once take hundreds of milliseconds here), and
- * ordered so that each fault resolves to its one code: stall trickles a byte every 50 ms, under
- * idleMs, until the step limit (609) passes, well before the task limit.
- */
-export const LAB_LIMITS = {
-  dnsTimeoutMs: 1000,
-  connectTimeoutMs: 1500,
-  taskTimeoutMs: 10_000,
-  responseTimeoutMs: 1500,
-  stepTimeoutMs: 3000,
-  idleMs: 500,
-};
 
 export interface RunningFault {
   target: FaultTarget;
@@ -133,7 +203,7 @@ export async function startFault(name: FaultName, reply: string, pki: LabPki): P
     // Resolved by the lab DNS server, which answers this fault's name with the fault.
     return { target: { host: `${name}.lab.test`, port: 9, tls: false, dns: true }, close: async () => {} };
   }
-  if (name === "refused") {
+  if (name === "refused" || def.invalidData) {
     return { target: { host: "127.0.0.1", port: await refusedPort(), tls: false, dns: false }, close: async () => {} };
   }
   if (name === "connect-timeout") {

@@ -25,7 +25,12 @@ export type TcpFault =
   /** on the first data, writes `bytes` bytes of largeBody(bytes), then closes */
   | { kind: "large"; bytes: number }
   /** on the first data, writes "z" bytes as fast as the socket drains, until closed */
-  | { kind: "flood" };
+  | { kind: "flood" }
+  /**
+   * answers each request late but steadily: on a data chunk while no answer is under way, one
+   * "z" every gapMs for afterMs, then `reply` (a slow dialog: every answer arrives, none quickly)
+   */
+  | { kind: "slow-reply"; reply: string; afterMs: number; gapMs: number };
 
 export interface FaultServer {
   readonly host: string;
@@ -155,6 +160,8 @@ function runFault(socket: Socket, fault: TcpFault): void {
       return onFirstData(socket, () => socket.end(largeBody(fault.bytes)));
     case "flood":
       return onFirstData(socket, () => flood(socket));
+    case "slow-reply":
+      return slowReplies(socket, fault.reply, fault.afterMs, fault.gapMs);
   }
 }
 
@@ -207,4 +214,28 @@ function flood(socket: Socket): void {
   };
   socket.on("drain", pump);
   pump();
+}
+
+/**
+ * Each request (a chunk that arrives while no answer is under way) gets a "z" every gapMs from
+ * the start, and `reply` once afterMs have passed. Chunks during an answer are read and ignored.
+ */
+function slowReplies(socket: Socket, reply: string, afterMs: number, gapMs: number): void {
+  socket.setNoDelay(true);
+  let ticker: NodeJS.Timeout | undefined;
+  let answer: NodeJS.Timeout | undefined;
+  socket.on("data", () => {
+    if (answer) return;
+    send(socket, STALL_BYTE);
+    ticker = setInterval(() => send(socket, STALL_BYTE), gapMs);
+    answer = setTimeout(() => {
+      clearInterval(ticker);
+      answer = undefined;
+      send(socket, reply);
+    }, afterMs);
+  });
+  socket.once("close", () => {
+    clearInterval(ticker);
+    clearTimeout(answer);
+  });
 }
