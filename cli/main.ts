@@ -9,11 +9,12 @@ const USAGE = `usage: catprobe <command>
 commands:
   run <task.json|dir> [--probe ID] [--json] [--concurrency N]
                     run each task's schedule now; print a table, or one JSON result a line
-  probe <task.json|dir> --broker URL [--probe ID] [--spool FILE] [--spool-bytes N] [--batch N]
-        [--concurrency N] [--once] [--password-file FILE [--username U]] [--ca FILE] [--mqtt5]
-        [--json]
+  probe <task.json|dir> | --managed [--config-file FILE]  --broker URL [--probe ID]
+        [--label K=V]… [--spool FILE] [--spool-bytes N] [--batch N] [--concurrency N] [--once]
+        [--password-file FILE [--username U]] [--ca FILE] [--mqtt5] [--json]
                     run tasks on schedule for good (or --once) and publish every result over
-                    MQTT through a durable spool
+                    MQTT through a durable spool; --managed runs the tasks the collector
+                    assigns (the last config kept in FILE, run at start even offline)
   collector [--broker URL] [--http HOST:PORT] [--db FILE] [--mqtt-listen HOST:PORT]
             [--retention-days N] [--passwords FILE] [--mqtt-tls-cert FILE --mqtt-tls-key FILE]
             [--username U --password-file FILE] [--ca FILE] [--share GROUP]
@@ -25,6 +26,14 @@ commands:
       [--token T | --token-file FILE]
                     the top five error types from a running collector (the token also
                     from CATPROBE_API_TOKEN)
+  tasks apply <task.json|dir> [--collector URL] [--token T | --token-file FILE]
+                    check every file as run does, then replace the collector's task set with
+                    them (a task not given is removed); print what changed and the new version
+  tasks list [--collector URL] [--json]
+                    the collector's task set and its version
+  probes [--collector URL] [--json]
+                    each probe's state, last seen, labels, applied/desired config version
+                    ("!" when behind or in error), spooled and dropped results
   lab <scenario.json> [--keep] [--json] [--http HOST:PORT] [--db FILE]
                     run a lab scenario: fault servers, virtual probes, a collector; compare
                     the collector's top five with the faults injected (exit 1 if they differ)
@@ -47,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
     case "probe": return (await import("./commands/probe.js")).probe(args);
     case "collector": return (await import("./commands/collector.js")).collector(args);
     case "top": return (await import("./commands/top.js")).top(args);
+    case "tasks": return (await import("./commands/tasks.js")).tasks(args);
+    case "probes": return (await import("./commands/probes.js")).probes(args);
     case "lab": return (await import("./commands/lab.js")).lab(args);
     case "selftest": return (await import("./commands/selftest.js")).selfTest();
     case "md5": return (await import("./commands/md5.js")).md5File(args);
