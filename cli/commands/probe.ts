@@ -2,10 +2,13 @@
 // publishes every result over MQTT through its durable spool. Runs until SIGTERM or SIGINT
 // (then exits 0), or with --once runs each schedule once, waits until the spool is delivered,
 // prints a summary and exits as `run` does: 0 every run passed, 1 any failed.
+// `catprobe probe --managed …` takes no task files: it runs what its config topic says
+// (host/probe/managed.ts), starting with the config it kept on disk (--config-file, default
+// next to the spool), and runs for good.
 
 import { mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { CorePool } from "../../host/core/pool.js";
@@ -13,14 +16,18 @@ import { checkBrokerUrl } from "../broker-url.js";
 import { MIN_SPOOL_BYTES, Publisher } from "../../host/mqtt/publisher.js";
 import { Spool } from "../../host/mqtt/spool.js";
 import { makeRunnable } from "../../host/probe/runner.js";
-import { runSchedules } from "../../host/probe/schedule.js";
+import { ManagedProbe } from "../../host/probe/managed.js";
+import { runSchedules, Scheduler } from "../../host/probe/schedule.js";
 import { loadTasks } from "../../host/task/load.js";
 import { plural } from "../../host/text/plural.js";
 import { ID_PATTERN, ID_RULE } from "../../host/wire/id.js";
+import { labelsProblem } from "../../host/wire/status.js";
+import { configTopic } from "../../host/wire/topics.js";
 import { defaultProbeId } from "./run.js";
 import { runsStatus, runsSummary } from "../summary.js";
 import { mqttPassword } from "../secrets.js";
 import { UsageError } from "../usage-error.js";
+import type { ResultRecord } from "../../host/wire/record.js";
 
 /**
  * How long a stopping probe waits for the broker to take its "offline" and the disconnect: a
@@ -41,6 +48,27 @@ function wholeNumber(value: string, flag: string, max: number, min = 1): number 
   if (!/^\d+$/.test(value) || n < min || n > max) throw new UsageError(`${flag} ${value}: must be a whole number from ${min} to ${max}`);
   return n;
 }
+
+/** `--label k=v`, repeatable: the key is up to the first "=", the value all after it ("=" included). */
+export function parseLabels(flags: string[]): Record<string, string> {
+  const labels = new Map<string, string>();
+  for (const flag of flags) {
+    const at = flag.indexOf("=");
+    if (at < 1) throw new UsageError(`--label ${JSON.stringify(flag)}: must be key=value`);
+    const key = flag.slice(0, at);
+    if (labels.has(key)) throw new UsageError(`--label ${key}: given twice`);
+    labels.set(key, flag.slice(at + 1));
+  }
+  const result = Object.fromEntries(labels); // own properties, "__proto__" included
+  const problem = labelsProblem(result);
+  if (problem) throw new UsageError(`--label: ${problem}`);
+  return result;
+}
+
+const aborted = (signal: AbortSignal) => new Promise<void>((resolve) => {
+  if (signal.aborted) resolve();
+  else signal.addEventListener("abort", () => resolve(), { once: true });
+});
 
 export async function probe(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -63,9 +91,17 @@ export async function probe(args: string[]): Promise<number> {
       ca: { type: "string" },
       mqtt5: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
+      managed: { type: "boolean", default: false },
+      label: { type: "string", multiple: true, default: [] },
+      // where a managed probe keeps the config it applied (default: config-<probe>.json next to the spool)
+      "config-file": { type: "string" },
     },
   });
-  if (positionals.length !== 1) throw new UsageError("probe takes one task file or directory");
+  const managed = values.managed;
+  if (managed && positionals.length > 0) throw new UsageError("probe --managed takes no task files: its tasks come from its config topic");
+  if (!managed && positionals.length !== 1) throw new UsageError("probe takes one task file or directory, or --managed");
+  if (managed && values.once) throw new UsageError("--once is for task files: a managed probe runs for good");
+  if (!managed && values["config-file"]) throw new UsageError("--config-file is for --managed");
   if (!values.broker) throw new UsageError("probe needs --broker mqtt://HOST:PORT");
   const brokerUrl = checkBrokerUrl(values.broker);
   const id = values.probe ?? defaultProbeId();
@@ -75,34 +111,50 @@ export async function probe(args: string[]): Promise<number> {
   const concurrency = wholeNumber(values.concurrency!, "--concurrency", 10_000);
   const drainTimeout = wholeNumber(values["drain-timeout"]!, "--drain-timeout", 86_400_000);
   const password = mqttPassword(values.password, values["password-file"]);
+  const labels = parseLabels(values.label!);
+  const log = (line: string) => console.error(`probe ${id}: ${line}`);
   const pool = new CorePool();
-  const tasks = loadTasks(positionals[0]).map((t) => makeRunnable(t, pool));
+  const tasks = managed ? [] : loadTasks(positionals[0]).map((t) => makeRunnable(t, pool));
   const spoolFile = values.spool ?? defaultSpoolFile(id);
+  const configFile = values["config-file"] ?? join(dirname(spoolFile), `config-${id}.json`);
   const spool = new Spool(spoolFile, spoolBytes);
+  // set below in the same turn, before the client can connect and a config arrive
+  let managedProbe: ManagedProbe | undefined;
   const publisher = new Publisher({
     brokerUrl, probe: id, spool,
     username: values.username ?? (password === undefined ? undefined : id), password,
     ca: values.ca ? readFileSync(values.ca) : undefined,
     protocolVersion: values.mqtt5 ? 5 : 4,
-    batch,
-    log: (line) => console.error(`probe ${id}: ${line}`),
+    batch, labels,
+    onConfig: managed ? (payload) => managedProbe!.receive(payload) : undefined,
+    log,
   });
   const waiting = spool.size;
   const droppedBefore = spool.dropped;
-  console.error(`probe ${id}: ${plural(tasks.length, "task")}, publishing to ${brokerUrl}, spool ${spoolFile}` +
+  const what = managed ? `managed (${configTopic(id)}, kept in ${configFile})` : plural(tasks.length, "task");
+  console.error(`probe ${id}: ${what}, publishing to ${brokerUrl}, spool ${spoolFile}` +
     (waiting ? ` (${plural(waiting, "result")} waiting)` : ""));
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  const schedule = {
+    probe: id, pool, signal: abort.signal, forever: !values.once, concurrency,
+    onResult: (r: ResultRecord) => {
+      publisher.publish(r);
+      if (values.json) console.log(JSON.stringify(r));
+    },
+  };
   try {
-    const results = await runSchedules(tasks, {
-      probe: id, pool, signal: abort.signal, forever: !values.once, concurrency,
-      onResult: (r) => {
-        publisher.publish(r);
-        if (values.json) console.log(JSON.stringify(r));
-      },
-    });
+    if (managed) {
+      const scheduler = new Scheduler(schedule);
+      managedProbe = new ManagedProbe({ scheduler, pool, configFile, log, onState: (state) => publisher.updateStatus(state) });
+      managedProbe.resume();
+      await aborted(abort.signal);
+      await scheduler.idle(); // runs in flight finish and are spooled
+      return 0;
+    }
+    const results = await runSchedules(tasks, schedule);
     // Stopped by a signal (a probe that runs for good ends no other way): what is not delivered stays spooled.
     if (!values.once || abort.signal.aborted) return 0;
     const delivered = await publisher.drain(drainTimeout).then(() => true, () => false);

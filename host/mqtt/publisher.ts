@@ -3,16 +3,26 @@
 // a dropped connection, mqtt.js replaying its own queue) is simply sent again from the spool
 // after the next connect; the collector counts each result id once.
 //
-// Presence: `catprobe/v1/status/{probe}` is `online` (retained) while connected and `offline`
-// through the last will. Results dropped from a full spool are reported on
-// `catprobe/v1/dropped/{probe}` as `{ "probe", "total" }` once the probe is back online.
+// Presence: `catprobe/v1/status/{probe}` holds the status object (host/mqtt/status.ts),
+// retained: state "online" at every connect, again at once when its labels, appliedVersion or
+// configError change, and every `statusEveryMs` with fresh spool counts (the counts change with
+// every result: they go out with the periodic status only, so a busy probe does not flood the
+// broker). The last will is the same object with state "offline"; mqtt.js sends it in CONNECT,
+// so it holds the fields and counts as of the last (re)connect or field change. Results dropped
+// from a full spool are reported on `catprobe/v1/dropped/{probe}` as `{ "probe", "total" }`
+// once the probe is back online.
+//
+// With `onConfig`, it also subscribes to the probe's config topic (QoS 1) at every connect:
+// the retained config arrives then, and every new one after it.
 
 import mqtt, { type MqttClient } from "mqtt";
 import { fitRecord } from "../wire/fit.js";
 import { probeClientId } from "../wire/id.js";
 import { MAX_MESSAGE_BYTES, type ResultRecord } from "../wire/record.js";
-import { droppedTopic, resultTopic, statusTopic } from "../wire/topics.js";
+import { STATUS_EVERY_MS } from "../wire/status.js";
+import { configTopic, droppedTopic, resultTopic, statusTopic } from "../wire/topics.js";
 import type { Spool, SpoolEntry } from "./spool.js";
+import { probeStatus, sameFields, type StatusFields } from "./status.js";
 
 export interface PublisherOptions {
   /** mqtt://, mqtts://, ws:// … */
@@ -30,6 +40,12 @@ export interface PublisherOptions {
   /** messages awaiting PUBACK at most (default 32) */
   inflight?: number;
   log?: (line: string) => void;
+  /** the probe's labels, reported in its status (default none) */
+  labels?: Record<string, string>;
+  /** the status is published at least this often while connected (default STATUS_EVERY_MS) */
+  statusEveryMs?: number;
+  /** each message on the probe's config topic (a managed probe) */
+  onConfig?: (payload: Buffer) => void;
 }
 
 /** The smallest spool that holds one result with its texts shortened (a few hundred bytes). */
@@ -69,6 +85,8 @@ export class Publisher {
   private readonly batch: number;
   private readonly maxInflight: number;
   private readonly log: (line: string) => void;
+  private fields: StatusFields;
+  private readonly statusTimer: NodeJS.Timeout;
 
   constructor(private readonly opts: PublisherOptions) {
     if (opts.spool.maxBytes < MIN_SPOOL_BYTES) throw new RangeError(`a spool needs ${MIN_SPOOL_BYTES} bytes at least`);
@@ -76,6 +94,7 @@ export class Publisher {
     this.batch = Math.max(1, opts.batch ?? 1);
     this.maxInflight = Math.max(1, opts.inflight ?? 32);
     this.log = opts.log ?? (() => {});
+    this.fields = { labels: opts.labels ?? {}, appliedVersion: null, configError: null };
     this.client = mqtt.connect(opts.brokerUrl, {
       clientId: probeClientId(opts.probe),
       clean: true,
@@ -85,11 +104,27 @@ export class Publisher {
       username: opts.username,
       password: opts.password,
       ca: opts.ca,
-      will: { topic: statusTopic(opts.probe), payload: Buffer.from("offline"), qos: 1, retain: true },
+      will: { topic: statusTopic(opts.probe), payload: this.statusPayload("offline"), qos: 1, retain: true },
+      // subscribed again by onConnect, so that a retained config arrives exactly once a connection
+      resubscribe: false,
     });
     this.client.on("connect", () => this.onConnect());
     this.client.on("close", () => this.onDisconnect());
     this.client.on("error", (err) => this.log(`mqtt: ${err.message}`));
+    if (opts.onConfig) {
+      const topic = configTopic(opts.probe);
+      this.client.on("message", (t, payload) => t === topic && opts.onConfig!(payload));
+    }
+    this.statusTimer = setInterval(() => this.publishStatus(), opts.statusEveryMs ?? STATUS_EVERY_MS).unref();
+  }
+
+  /** Sets what the status says about the probe's config; a change is published at once. */
+  updateStatus(change: Partial<Pick<StatusFields, "appliedVersion" | "configError">>): void {
+    const next = { ...this.fields, ...change };
+    if (sameFields(next, this.fields)) return;
+    this.fields = next;
+    this.refreshWill();
+    this.publishStatus();
   }
 
   /** Spools the result, then sends it when the broker can take it. */
@@ -118,8 +153,9 @@ export class Publisher {
 
   /** Marks the probe offline and disconnects; what is still spooled stays for the next start. */
   async close(): Promise<void> {
+    clearInterval(this.statusTimer);
     if (this.client.connected) {
-      await this.client.publishAsync(statusTopic(this.opts.probe), "offline", { qos: 1, retain: true }).catch(() => {});
+      await this.client.publishAsync(statusTopic(this.opts.probe), this.statusPayload("offline"), { qos: 1, retain: true }).catch(() => {});
     }
     await this.client.endAsync();
   }
@@ -129,7 +165,12 @@ export class Publisher {
     this.epoch++;
     this.pendingMessages = 0;
     this.cursor = 0; // everything unacknowledged goes again, oldest first
-    this.client.publish(statusTopic(this.opts.probe), "online", { qos: 1, retain: true });
+    this.publishStatus();
+    if (this.opts.onConfig) {
+      this.client.subscribe(configTopic(this.opts.probe), { qos: 1 }, (err) => {
+        if (err) this.log(`cannot subscribe to ${configTopic(this.opts.probe)}: ${err.message}`);
+      });
+    }
     const dropped = this.spool.dropped;
     if (dropped > 0) {
       this.client.publish(droppedTopic(this.opts.probe), JSON.stringify({ probe: this.opts.probe, total: dropped }),
@@ -140,6 +181,20 @@ export class Publisher {
 
   private onDisconnect(): void {
     this.connected = false;
+    this.refreshWill(); // the next connect's CONNECT carries the counts as they are now
+  }
+
+  private statusPayload(state: "online" | "offline"): string {
+    return JSON.stringify(probeStatus(this.opts.probe, state, this.fields, { spooled: this.spool.size, dropped: this.spool.dropped }));
+  }
+
+  private publishStatus(): void {
+    if (this.connected) this.client.publish(statusTopic(this.opts.probe), this.statusPayload("online"), { qos: 1, retain: true });
+  }
+
+  /** mqtt.js reads the will from its options at every connect. */
+  private refreshWill(): void {
+    this.client.options.will!.payload = Buffer.from(this.statusPayload("offline"));
   }
 
   private pump(): void {
