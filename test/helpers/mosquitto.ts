@@ -2,13 +2,20 @@
 // a free port, so a test can stop, kill and restart it. Fails with an install hint when missing.
 //
 // By default it runs the shipped configuration, docs/mosquitto/catprobe.conf, with only the
-// listener (this test's port on 127.0.0.1, plus its TLS and password lines), the persistence
-// directory and the log lines replaced; `config: "defaults"` runs Mosquitto's own defaults
-// instead (max_queued_messages 1000, autosave_interval 1800, no max_packet_size …).
+// listener (this test's port on 127.0.0.1, plus its TLS lines), the persistence directory, the
+// log lines and the authentication lines replaced; `config: "defaults"` runs Mosquitto's own
+// defaults instead (max_queued_messages 1000, autosave_interval 1800, no max_packet_size …).
+//
+// Authentication, three ways: by default anonymous clients with any client id (the shipped
+// allow_anonymous/password_file/acl_file/use_username_as_clientid lines become
+// `allow_anonymous true`), for tests about delivery rather than identity; `users` requires
+// these passwords and nothing else (no ACL, client ids kept); `auth` keeps the shipped lines as
+// they are, with password_file pointing at a file the real mosquitto_passwd made in the temp
+// dir and acl_file at an unchanged copy of docs/mosquitto/catprobe.acl.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +24,11 @@ import { refusedPort } from "../../simulator/servers/tcp.js";
 
 /** The Mosquitto configuration catprobe ships. */
 export const CATPROBE_CONF = fileURLToPath(new URL("../../docs/mosquitto/catprobe.conf", import.meta.url));
+/** The access control list catprobe ships (acl_file of the shipped configuration). */
+export const CATPROBE_ACL = fileURLToPath(new URL("../../docs/mosquitto/catprobe.acl", import.meta.url));
+
+/** The directives of the shipped configuration that decide who may connect and do what. */
+export const AUTH_DIRECTIVES: ReadonlySet<string> = new Set(["allow_anonymous", "password_file", "acl_file", "use_username_as_clientid"]);
 
 /** The directives of a Mosquitto configuration text, in order, comments and blank lines left out. */
 export function directives(text: string): { name: string; value: string; line: number }[] {
@@ -52,8 +64,11 @@ function accepting(port: number): Promise<boolean> {
 export interface MosquittoOptions {
   /** serve MQTT over TLS with these PEM texts */
   tls?: { ca: string; cert: string; key: string };
-  /** require these users (name → password) instead of allowing anonymous clients */
+  /** require these users (name → password) instead of allowing anonymous clients; no ACL */
   users?: Record<string, string>;
+  /** the shipped authentication and authorization (password_file, acl_file,
+   * use_username_as_clientid) with a password file of these users (name → password) */
+  auth?: { users: Record<string, string> };
   /** "catprobe" (default): docs/mosquitto/catprobe.conf; "defaults": Mosquitto's own defaults,
    * with only the listener, persistence (true, in the temp dir) and the log lines set */
   config?: "catprobe" | "defaults";
@@ -82,26 +97,47 @@ export class Mosquitto {
           `keyfile ${file("key.pem", options.tls.key)}`]
         : []),
     ];
-    const auth = options.users ? ["allow_anonymous false", `password_file ${this.passwords(options.users)}`] : ["allow_anonymous true"];
+    if (options.users && options.auth) throw new Error("Mosquitto.start: users or auth, not both");
+    if (options.auth && options.config === "defaults") throw new Error("Mosquitto.start: auth runs the shipped configuration's lines");
+    const auth = options.auth ? null
+      : options.users ? ["allow_anonymous false", `password_file ${this.passwords(options.users)}`]
+        : ["allow_anonymous true"];
     const persistence = `persistence_location ${this.dir}/`;
     const lines = (options.config ?? "catprobe") === "defaults"
-      ? [...listener, ...auth, "persistence true", persistence, ...LOG_LINES]
+      ? [...listener, ...auth!, "persistence true", persistence, ...LOG_LINES]
       : this.shipped(listener, auth, persistence);
     writeFileSync(this.configFile, lines.join("\n") + "\n");
   }
 
-  /** The shipped file with this broker's listener, authentication, persistence directory and log. */
-  private shipped(listener: string[], auth: string[], persistence: string): string[] {
+  /**
+   * The shipped file with this broker's listener, persistence directory and log; its
+   * authentication lines replaced by `auth`, or (null) kept with the password and ACL files
+   * moved into the temp dir.
+   */
+  private shipped(listener: string[], auth: string[] | null, persistence: string): string[] {
     const replaced = new Set<string>();
     const out: string[] = [];
     for (const d of directives(readFileSync(CATPROBE_CONF, "utf8"))) {
+      const at = `${CATPROBE_CONF}:${d.line + 1}`;
       if (d.name === "listener") {
-        if (d.value !== "1883 127.0.0.1" || replaced.has("listener")) throw new Error(`${CATPROBE_CONF}:${d.line + 1}: expected one listener, 1883 127.0.0.1`);
+        if (d.value !== "1883 127.0.0.1" || replaced.has("listener")) throw new Error(`${at}: expected one listener, 1883 127.0.0.1`);
         out.push(...listener);
-      } else if (d.name === "allow_anonymous" || d.name === "password_file") {
-        if (!replaced.has("listener")) throw new Error(`${CATPROBE_CONF}:${d.line + 1}: ${d.name} before the listener`);
-        if (!replaced.has("auth")) out.push(...auth);
-        replaced.add("auth");
+      } else if (AUTH_DIRECTIVES.has(d.name)) {
+        if (!replaced.has("listener")) throw new Error(`${at}: ${d.name} before the listener`);
+        if (replaced.has(d.name)) throw new Error(`${at}: ${d.name} twice`);
+        replaced.add(d.name);
+        if (auth) {
+          if (!replaced.has("auth")) out.push(...auth);
+        } else if (d.name === "password_file") {
+          out.push(`password_file ${this.passwords(this.options.auth!.users)}`);
+        } else if (d.name === "acl_file") {
+          const acl = join(this.dir, "catprobe.acl");
+          copyFileSync(CATPROBE_ACL, acl);
+          chmodSync(acl, 0o644);
+          out.push(`acl_file ${acl}`);
+        } else {
+          out.push(`${d.name} ${d.value}`);
+        }
       } else if (d.name === "persistence_location") {
         out.push(persistence);
       } else if (d.name.startsWith("log_")) {
@@ -109,10 +145,10 @@ export class Mosquitto {
       } else {
         out.push(`${d.name} ${d.value}`);
       }
-      replaced.add(d.name === "allow_anonymous" || d.name === "password_file" ? "auth" : d.name);
+      replaced.add(AUTH_DIRECTIVES.has(d.name) ? "auth" : d.name);
     }
-    for (const needed of ["listener", "auth", "persistence_location"]) {
-      if (!replaced.has(needed)) throw new Error(`${CATPROBE_CONF}: no ${needed === "auth" ? "allow_anonymous" : needed}`);
+    for (const needed of ["listener", "persistence_location", ...AUTH_DIRECTIVES]) {
+      if (!replaced.has(needed)) throw new Error(`${CATPROBE_CONF}: no ${needed}`);
     }
     return [...out, ...LOG_LINES];
   }
