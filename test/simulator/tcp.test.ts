@@ -77,6 +77,7 @@ import { connect } from "node:net";
 const { startTcpFault } = await import(process.argv[1]);
 const faults = [
   { kind: "stall", gapMs: 5 }, { kind: "dribble", reply: "x".repeat(1000), gapMs: 5 }, { kind: "flood" },
+  { kind: "slow-reply", reply: "+PONG", afterMs: 60_000, gapMs: 5 },
 ];
 for (const fault of faults) {
   const server = await startTcpFault(fault);
@@ -174,6 +175,36 @@ describe("TCP fault servers", () => {
     expect(seen).toMatchObject({ timedOut: true, ended: false, errorCode: undefined });
     expect(seen.chunks).toBeGreaterThanOrEqual(3);
     expect(seen.data.toString()).toMatch(/^z+$/);
+  });
+
+  it("slow-reply: each request gets a 'z' every gapMs, then the reply after afterMs; requests meanwhile are ignored", async () => {
+    const server = await start({ kind: "slow-reply", reply: "+PONG\r\n", afterMs: 200, gapMs: 20 });
+    const socket = connect({ host: "127.0.0.1", port: server.port });
+    await new Promise((resolve) => socket.once("connect", resolve));
+    let data = "";
+    const arrivals: { at: number; text: string }[] = [];
+    socket.on("data", (chunk: Buffer) => {
+      data += chunk.toString();
+      arrivals.push({ at: performance.now(), text: chunk.toString() });
+    });
+    const answered = (count: number) => until(() => data.split("+PONG\r\n").length - 1 >= count, `answer ${count}`, GUARD_MS, 5);
+    try {
+      const sent = performance.now();
+      socket.write(REQUEST);
+      await until(() => data.length > 0, "the first byte", GUARD_MS, 5);
+      socket.write(REQUEST); // during the answer: not a new one
+      await answered(1);
+      const first = arrivals.find((a) => a.text.includes("+PONG"))!;
+      expect(first.at - sent).toBeGreaterThanOrEqual(200 - 5); // timers may round down a little
+      expect(data).toMatch(/^z{3,}\+PONG\r\n$/);
+      socket.write(REQUEST); // the next request: a second answer
+      await answered(2);
+      expect(data).toMatch(/^z{3,}\+PONG\r\nz{3,}\+PONG\r\n$/);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(data.split("+PONG").length - 1).toBe(2); // the ignored request got no answer of its own
+    } finally {
+      socket.destroy();
+    }
   });
 
   it("large: exactly largeBody(bytes), then a close", async () => {
