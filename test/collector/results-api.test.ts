@@ -94,7 +94,7 @@ describe("results and label filters", () => {
     const failed = (await get(`/api/results?${q({ ...window, code: "failed", label: "site:plant-3", limit: "50" })}`)).body.results;
     expect(failed.every((r: { ok: boolean; probe: string }) => !r.ok && r.probe === "p-1")).toBe(true);
     expect(failed).toHaveLength(50);
-    for (const bad of [{ limit: "1001" }, { limit: "0" }, { code: "612" }, { code: "x" }]) {
+    for (const bad of [{ limit: "1001" }, { limit: "0" }, { code: "612" }, { code: "x" }] as Record<string, string>[]) {
       expect((await get(`/api/results?${q({ ...window, ...bad })}`)).status, JSON.stringify(bad)).toBe(400);
     }
   });
