@@ -28,7 +28,7 @@ import { MIN_SPOOL_BYTES } from "../../host/mqtt/publisher.js";
 import { MAX_MESSAGE_BYTES, MAX_PACKET_BYTES } from "../../host/wire/record.js";
 import { resultTopic } from "../../host/wire/topics.js";
 import { closedPort } from "../helpers/tcp.js";
-import { CATPROBE_CONF, Mosquitto, directives, shippedSetting } from "../helpers/mosquitto.js";
+import { AUTH_DIRECTIVES, CATPROBE_CONF, Mosquitto, directives, shippedSetting } from "../helpers/mosquitto.js";
 import { many, record } from "../helpers/records.js";
 import { until } from "../helpers/until.js";
 
@@ -298,12 +298,12 @@ async function collectorAway(mosquitto: Mosquitto, probe: string, opts: Away = {
 }
 
 describe("the shipped Mosquitto configuration (docs/mosquitto/catprobe.conf)", () => {
-  it("is what test brokers run: only the listener, persistence directory and log lines are replaced", async () => {
+  it("is what test brokers run: only the listener, authentication, persistence directory and log lines are replaced", async () => {
     const broker = await Mosquitto.start();
     try {
       const shipped = directives(readFileSync(CATPROBE_CONF, "utf8"));
       const running = directives(readFileSync(broker.configFile, "utf8"));
-      const kept = (ds: typeof shipped) => ds.filter((d) => !["listener", "persistence_location"].includes(d.name) &&
+      const kept = (ds: typeof shipped) => ds.filter((d) => !["listener", "persistence_location", ...AUTH_DIRECTIVES].includes(d.name) &&
         !d.name.startsWith("log_")).map((d) => `${d.name} ${d.value}`);
       expect(kept(running)).toEqual(kept(shipped));
       expect(running.filter((d) => d.name === "listener").map((d) => d.value)).toEqual([`${broker.port} 127.0.0.1`]);
