@@ -29,9 +29,9 @@ commands:
   tasks apply <task.json|dir> [--collector URL] [--token T | --token-file FILE]
                     check every file as run does, then replace the collector's task set with
                     them (a task not given is removed); print what changed and the new version
-  tasks list [--collector URL] [--json]
+  tasks list [--collector URL] [--json] [--token T | --token-file FILE]
                     the collector's task set and its version
-  probes [--collector URL] [--json]
+  probes [--collector URL] [--json] [--token T | --token-file FILE]
                     each probe's state, last seen, labels, applied/desired config version
                     ("!" when behind or in error), spooled and dropped results
   lab <scenario.json> [--keep] [--json] [--http HOST:PORT] [--db FILE]
