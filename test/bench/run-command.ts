@@ -1,6 +1,7 @@
 // `catprobe run` as a user runs it, against a bare Node loop doing the same sequential
 // connect/send/read/close: both are child processes timed from spawn to exit (start-up
-// included), stdout to /dev/null, against an echo server in a third process, a new one for each timed run.
+// included), stdout to /dev/null, against an echo server in a third process, a new one for
+// each timed run.
 //
 // This machine is shared (other builds and tests run on the same two cores), so one round says
 // little: the contenders run in interleaved rounds, each round in a rotated order, and the ratio
@@ -10,7 +11,7 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, openSync, closeSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -115,15 +116,19 @@ async function timedRun(c: Contender, dir: string, count: number): Promise<numbe
 export async function measureRunCommand(rounds = ROUNDS): Promise<CommandFigures[]> {
   const dir = mkdtempSync(join(tmpdir(), "catprobe-bench-run-"));
   const n = CONTENDERS.length;
-  for (const c of CONTENDERS) await timedRun(c, dir, 1000);
   const rates = CONTENDERS.map(() => [] as number[]);
   const startups = CONTENDERS.map(() => [] as number[]);
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < n; k++) {
-      const i = (round + k) % n; // rotated: no contender always runs right after another
-      startups[i].push(await timedRun(CONTENDERS[i], dir, 1));
-      rates[i].push(RUN_COUNT / (await timedRun(CONTENDERS[i], dir, RUN_COUNT)));
+  try {
+    for (const c of CONTENDERS) await timedRun(c, dir, 1000);
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < n; k++) {
+        const i = (round + k) % n; // rotated: no contender always runs right after another
+        startups[i].push(await timedRun(CONTENDERS[i], dir, 1));
+        rates[i].push(RUN_COUNT / (await timedRun(CONTENDERS[i], dir, RUN_COUNT)));
+      }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   const base = rates[CONTENDERS.findIndex((c) => c.name === BASELINE)];
   return CONTENDERS.map((c, i) => ({
