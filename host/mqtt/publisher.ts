@@ -81,6 +81,8 @@ export class Publisher {
   /** counts connections, so late callbacks from an earlier one are told apart */
   private epoch = 0;
   private connected = false;
+  /** close() was called: the spool may be closed soon, the will is no longer needed */
+  private closing = false;
   private drainWaiters: (() => void)[] = [];
   private readonly batch: number;
   private readonly maxInflight: number;
@@ -153,6 +155,7 @@ export class Publisher {
 
   /** Marks the probe offline and disconnects; what is still spooled stays for the next start. */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.statusTimer);
     if (this.client.connected) {
       await this.client.publishAsync(statusTopic(this.opts.probe), this.statusPayload("offline"), { qos: 1, retain: true }).catch(() => {});
@@ -181,7 +184,7 @@ export class Publisher {
 
   private onDisconnect(): void {
     this.connected = false;
-    this.refreshWill(); // the next connect's CONNECT carries the counts as they are now
+    if (!this.closing) this.refreshWill(); // the next connect's CONNECT carries the counts as they are now
   }
 
   private statusPayload(state: "online" | "offline"): string {
