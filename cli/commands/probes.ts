@@ -2,7 +2,7 @@
 // with its state, labels, desired and applied config version, errors and backlog.
 
 import { parseArgs } from "node:util";
-import { COLLECTOR_OPTIONS, collectorGet } from "./tasks.js";
+import { COLLECTOR_OPTIONS, collectorGet } from "../collector-api.js";
 
 interface ProbeRow {
   probe: string; state: string; lastSeen: number; labels: Record<string, string>; desiredVersion: number;

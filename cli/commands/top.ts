@@ -2,9 +2,8 @@
 // five error types from a running collector, as a table.
 
 import { parseArgs } from "node:util";
-import { tokenHeaderBytes } from "../../host/collector/http-token.js";
 import type { TopErrors } from "../../host/collector/stats.js";
-import { TOKEN_ENV, apiToken } from "../secrets.js";
+import { COLLECTOR_OPTIONS, collectorRequest } from "../collector-api.js";
 import { UsageError } from "../usage-error.js";
 
 export async function top(args: string[]): Promise<number> {
@@ -14,30 +13,16 @@ export async function top(args: string[]): Promise<number> {
       window: { type: "string", default: "1h" },
       task: { type: "string" },
       probe: { type: "string" },
-      collector: { type: "string", default: "http://127.0.0.1:8080" },
       json: { type: "boolean", default: false },
-      // the collector's --api-token (also CATPROBE_API_TOKEN)
-      token: { type: "string" },
-      "token-file": { type: "string" },
+      ...COLLECTOR_OPTIONS,
     },
   });
   const query = new URLSearchParams({ window: values.window! });
   if (values.task) query.set("task", values.task);
   if (values.probe) query.set("probe", values.probe);
-  const url = `${values.collector!.replace(/\/$/, "")}/api/top-errors?${query}`;
-  const token = apiToken(values.token, values["token-file"], "--token", "--token-file");
-  let res: Response;
-  try {
-    res = await fetch(url, { headers: token ? { authorization: `Bearer ${tokenHeaderBytes(token)}` } : {} });
-  } catch (err) {
-    throw new Error(`cannot reach the collector at ${values.collector}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
-  }
-  if (res.status === 401) {
-    throw new UsageError(token ? `the collector at ${values.collector} refused the API token`
-      : `the collector at ${values.collector} requires its API token: give --token-file FILE, --token T or ${TOKEN_ENV}`);
-  }
-  const body = (await res.json()) as TopErrors & { error?: string };
-  if (!res.ok) throw new UsageError(body.error ?? `collector answered ${res.status}`);
+  const { status, body: answer } = await collectorRequest(values, `/api/top-errors?${query}`);
+  const body = answer as unknown as TopErrors & { error?: string };
+  if (status !== 200) throw new UsageError(body.error ?? `collector answered ${status}`);
   if (values.json) {
     console.log(JSON.stringify(body));
     return 0;
