@@ -42,11 +42,68 @@ async function publish(task: string, code: number | null, n: number) {
   }));
 }
 
+/** Publishes `n` results of `probe` with `code`, `step` and `message`, one second old. */
+async function publishAs(probe: string, task: string, code: number | null, n: number, step: number | null, message: string | null) {
+  await Promise.all(Array.from({ length: n }, (_, i) => {
+    const r = { ...record(probe, task, Date.now() - 1000 - i, code), step, message };
+    return clients!.publish(`catprobe/v1/results/${probe}/${task}`, JSON.stringify(r));
+  }));
+}
+
+/** The token header of this test's collector, if it has one. */
+const authorization = (): Record<string, string> =>
+  token ? { authorization: `Bearer ${Buffer.from(token).toString("latin1")}` } : {};
+
+/** The collector's API answer at `path`. */
+async function apiGet<T>(path: string): Promise<T> {
+  const res = await fetch(new URL(path, collector!.httpUrl), { headers: authorization() });
+  return (await res.json()) as T;
+}
+
 /** The collector's API count of results in the last hour. */
-async function stored(): Promise<number> {
-  const headers = token ? { authorization: `Bearer ${Buffer.from(token).toString("latin1")}` } : undefined;
-  const res = await fetch(new URL("/api/top-errors?window=1h", collector!.httpUrl), { headers });
-  return ((await res.json()) as { total: number }).total;
+const stored = async () => (await apiGet<{ total: number }>("/api/top-errors?window=1h")).total;
+
+/** A non-ASCII label value: the filter must carry it percent-encoded as UTF-8. */
+const ZURICH = "Zürich-北";
+const SCRIPT_MESSAGE = "<script>window.pwned = 1</script> refused & <b>reset</b>";
+const CONFIG_ERROR = 'steps[0].verify "<b>kind</b>": unknown kind';
+
+/** A status as probe `probe`'s own client publishes it (host/wire/status.ts ProbeStatus). */
+async function status(probe: string, state: "online" | "offline", labels: Record<string, string>, extra: Record<string, unknown>) {
+  await clients!.publish(`catprobe/v1/status/${probe}`, JSON.stringify({
+    v: 1, probe, state, ts: Date.now(), labels, appliedVersion: null, configError: null, spooled: 0, dropped: 0,
+    software: "catprobe/test", ...extra,
+  }));
+}
+
+const task = (id: string, extra: Record<string, unknown> = {}) =>
+  ({ id, target: { host: "127.0.0.1", port: 9 }, steps: [{ verify: "none" }], ...extra });
+
+async function putTasks(tasks: unknown[]): Promise<number> {
+  const res = await fetch(new URL("/api/tasks", collector!.httpUrl), { method: "PUT", headers: authorization(), body: JSON.stringify({ tasks }) });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { version: number }).version;
+}
+
+/**
+ * A fleet on top of the results every test starts from: a task set at version 2 (smtp only for
+ * edge-3 and the Zürich site), and four probes reporting their status:
+ * edge-1 online at Zürich, up to date, 3 spooled; edge-2 online at plant-3, behind (version 1),
+ * 5 dropped; edge-3 offline at plant-3, in error, with 2 failures (605, the <script> message);
+ * edge-4 online at plant-3, no version applied yet, no runs.
+ */
+async function fleet() {
+  await putTasks([task("redis-ping")]);
+  expect(await putTasks([task("redis-ping"), task("smtp", { assign: { probes: ["edge-3"], labels: { site: ZURICH } } })])).toBe(2);
+  await Promise.all([
+    status("edge-1", "online", { site: ZURICH, rack: "a" }, { appliedVersion: 2, spooled: 3 }),
+    status("edge-2", "online", { site: "plant-3" }, { appliedVersion: 1, dropped: 5 }),
+    status("edge-3", "offline", { site: "plant-3" }, { appliedVersion: 1, configError: CONFIG_ERROR }),
+    status("edge-4", "online", { site: "plant-3" }, {}),
+    publishAs("edge-3", "smtp", 605, 2, 1, SCRIPT_MESSAGE),
+  ]);
+  await until(async () => (await apiGet<unknown[]>("/api/probes")).length === 4 && (await stored()) === 17,
+    "the collector to know 4 probes and store 17 results", 5000);
 }
 
 /** Opens the dashboard at `path` (its state lives in the query string) once it has drawn its bars. */
@@ -60,6 +117,46 @@ async function open(path = "/") {
 const bars = () => page.$$eval('[data-testid="top-errors"] [data-testid="bar"]',
   (els) => els.map((e) => [Number(e.getAttribute("data-code")), Number(e.getAttribute("data-count"))]));
 
+/** The probes view's rows as { probe: cells }, in page order. */
+async function probeRows(): Promise<Record<string, Record<string, string>>> {
+  return Object.fromEntries(await page.$$eval('[data-testid="probes-table"] tbody tr[data-probe]', (rows) => rows.map((r) => {
+    const cell = (id: string) => (r.querySelector(`[data-testid="${id}"]`)?.textContent ?? "").trim();
+    return [r.getAttribute("data-probe")!, {
+      state: cell("state"), lastSeen: cell("last-seen"), labels: [...r.querySelectorAll("[data-label]")].map((l) => l.textContent).join(" "),
+      version: cell("version"), warning: r.getAttribute("data-warning") ?? "", spooled: cell("spooled"), dropped: cell("dropped"),
+      runs: cell("runs"), rate: cell("probe-rate"), top: cell("probe-top"),
+    }];
+  })));
+}
+const probeIds = async () => Object.keys(await probeRows());
+const taskIds = () => page.locator('[data-testid="tasks-table"] tr[data-task]').evaluateAll((rows) => rows.map((r) => r.getAttribute("data-task")));
+/** The latest failures as [probe, task] pairs, newest first. */
+const failureRows = () => page.$$eval('[data-testid="failures-table"] tbody tr', (rows) => rows.map((r) => [r.getAttribute("data-probe"), r.getAttribute("data-task")]));
+/** Every panel of the view at once: bars, success rate, tasks, probes and failures. */
+async function panels() {
+  const failures = await failureRows();
+  return {
+    bars: await bars(), rate: (await page.textContent('[data-testid="success-rate"]'))?.trim(), tasks: await taskIds(),
+    probes: await probeIds(), failureProbes: [...new Set(failures.map(([p]) => p))].sort(),
+    failureTasks: [...new Set(failures.map(([, t]) => t))].sort(), failures: failures.length,
+  };
+}
+/** The view once it has loaded every panel: the probes view has its rows. */
+async function openFleet(path = "/") {
+  await open(path);
+  await page.waitForSelector('[data-testid="probes-table"] tbody tr[data-probe]', { timeout: 5000 });
+}
+
+const ALL = {
+  bars: [[607, 6], [608, 3], [603, 2], [605, 2]], rate: "23.5%", tasks: ["redis-ping", "smtp"],
+  probes: ["edge-1", "edge-2", "edge-3", "edge-4"], failureProbes: ["edge-1", "edge-2", "edge-3"], failureTasks: ["redis-ping", "smtp"], failures: 13,
+};
+const ZURICH_ONLY = {
+  bars: [[607, 3], [608, 2], [603, 1]], rate: "25%", tasks: ["redis-ping", "smtp"],
+  probes: ["edge-1"], failureProbes: ["edge-1"], failureTasks: ["redis-ping", "smtp"], failures: 6,
+};
+const ZURICH_SMTP = { bars: [[608, 2]], rate: "33.3%", tasks: ["smtp"], probes: ["edge-1"], failureProbes: ["edge-1"], failureTasks: ["smtp"], failures: 2 };
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "catprobe-dashboard-"));
   browser = await launchChromium();
@@ -68,6 +165,7 @@ beforeAll(async () => {
 /** A collector (with `apiToken`, if given) holding the results every test starts from, and a fresh page. */
 async function setUp(db: string, apiToken?: string) {
   token = apiToken;
+  published = 0; // edge-1 and edge-2 get the same results in every test
   collector = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: join(dir, db), apiToken });
   clients = new ProbeClients(collector.brokerUrl);
   // redis-ping: 10 runs, 6×607, 2×603, 2 ok; smtp: 5 runs, 3×608, 2 ok
@@ -181,6 +279,149 @@ describe("collector dashboard", () => {
   });
 });
 
+describe("collector dashboard: probes, filters and latest failures", () => {
+  beforeEach(async (ctx) => {
+    await setUp(`${ctx.task.id}.db`);
+    await fleet();
+  });
+
+  it("shows each probe's state, last seen, labels, versions (a warning for one behind, one in error), backlog, success rate and top error", async () => {
+    await openFleet();
+    const rows = await probeRows();
+    expect(Object.keys(rows)).toEqual(["edge-1", "edge-2", "edge-3", "edge-4"]);
+    expect(rows["edge-1"]).toMatchObject({ state: "online", labels: `rack:a site:${ZURICH}`, version: "2 / 2✓", warning: "",
+      spooled: "3", dropped: "0", runs: "8", rate: "25%", top: "607" });
+    expect(rows["edge-2"]).toMatchObject({ state: "online", labels: "site:plant-3", version: "1 / 2behind", warning: "behind",
+      spooled: "0", dropped: "5", runs: "7", rate: "28.6%", top: "607" });
+    expect(rows["edge-3"]).toMatchObject({ state: "offline", version: `1 / 2error${CONFIG_ERROR}behind`, warning: "error",
+      runs: "2", rate: "0%", top: "605" });
+    // no version applied while a set exists is behind too; no runs, no rate
+    expect(rows["edge-4"]).toMatchObject({ state: "online", version: "– / 2behind", warning: "behind", runs: "0", rate: "–", top: "–" });
+    for (const r of Object.values(rows)) expect(r.lastSeen).toMatch(/^\d+ s ago$/);
+    const title = await page.getAttribute('tr[data-probe="edge-1"] [data-testid="last-seen"]', "title");
+    expect(title).toMatch(String(new Date().getFullYear()));
+    // the configuration error is text: its markup is not parsed
+    expect(await page.textContent('tr[data-probe="edge-3"] [data-testid="config-error"]')).toBe(CONFIG_ERROR);
+    expect(await page.locator('[data-testid="config-error"] b').count()).toBe(0);
+    expect(await page.isVisible('tr[data-probe="edge-2"] [data-testid="behind"]')).toBe(true);
+    expect(await page.isVisible('tr[data-probe="edge-3"] [data-testid="config-error-warning"]')).toBe(true);
+    expect(await page.textContent('[data-testid="probes-note"]')).toBe("");
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-probes.png"), fullPage: true });
+  });
+
+  it("filters every panel by probe, by task and by a non-ASCII label, kept in the address bar across a reload; clearing works", async () => {
+    await openFleet();
+    expect(await panels()).toEqual(ALL);
+
+    // by probe, from the select
+    await page.selectOption('[data-testid="probe"]', "edge-3");
+    await expect.poll(panels, { timeout: 5000 }).toEqual({ bars: [[605, 2]], rate: "0%", tasks: ["smtp"], probes: ["edge-3"],
+      failureProbes: ["edge-3"], failureTasks: ["smtp"], failures: 2 });
+    expect(new URL(page.url()).search).toBe("?window=1h&probe=edge-3");
+    await page.reload();
+    await page.waitForSelector('[data-testid="bar"][data-code="605"]', { timeout: 5000 });
+    await expect.poll(probeIds, { timeout: 5000 }).toEqual(["edge-3"]);
+    expect((await panels()).bars).toEqual([[605, 2]]);
+    expect(await page.inputValue('[data-testid="probe"]')).toBe("edge-3");
+    await page.click('[data-testid="filters"] [data-clear="probe"]');
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ALL);
+    expect(new URL(page.url()).search).toBe("?window=1h");
+    expect(await page.isVisible('[data-testid="filters"]')).toBe(false);
+
+    // by task: the probes view keeps the probes with runs of it or assigned it (not edge-4)
+    await page.selectOption('[data-testid="task"]', "smtp");
+    await expect.poll(panels, { timeout: 5000 }).toEqual({ bars: [[608, 3], [605, 2]], rate: "28.6%", tasks: ["smtp"],
+      probes: ["edge-1", "edge-2", "edge-3"], failureProbes: ["edge-1", "edge-2", "edge-3"], failureTasks: ["smtp"], failures: 5 });
+    await page.selectOption('[data-testid="task"]', "");
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ALL);
+
+    // by a non-ASCII label, from its chip in the probes view
+    await page.click(`tr[data-probe="edge-1"] [data-label="site:${ZURICH}"]`);
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_ONLY);
+    const search = new URL(page.url()).search;
+    expect(search).toBe(`?window=1h&label=site:${encodeURIComponent(ZURICH)}`);
+    expect(new URLSearchParams(search).getAll("label")).toEqual([`site:${ZURICH}`]);
+    // and the task on top of it
+    await page.click('[data-testid="tasks-table"] tr[data-task="smtp"]');
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_SMTP);
+    expect(new URL(page.url()).search).toBe(`?window=1h&task=smtp&label=site:${encodeURIComponent(ZURICH)}`);
+    await page.reload();
+    await page.waitForSelector('[data-testid="bar"]', { timeout: 5000 });
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_SMTP);
+    expect(await page.inputValue('[data-testid="task"]')).toBe("smtp");
+    expect(await page.locator('[data-testid="filters"] [data-clear]').allTextContents()).toEqual(["task smtp ×", `label site:${ZURICH} ×`]);
+
+    // clearing one filter keeps the other
+    await page.click('[data-testid="filters"] [data-clear="task"]');
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_ONLY);
+    await page.click('[data-testid="clear-filters"]');
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ALL);
+    expect(new URL(page.url()).search).toBe("?window=1h");
+  });
+
+  it("opens a shared link with a label typed as is or percent-encoded, and takes labels from the label field (all must match)", async () => {
+    await openFleet(`/?label=site:${ZURICH}`);
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_ONLY);
+    await openFleet(`/?window=1h&label=${encodeURIComponent(`site:${ZURICH}`)}`);
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_ONLY);
+    await page.click('[data-testid="clear-filters"]');
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ALL);
+
+    await page.fill('[data-testid="label-input"]', "site:plant-3");
+    await page.press('[data-testid="label-input"]', "Enter");
+    await expect.poll(probeIds, { timeout: 5000 }).toEqual(["edge-2", "edge-3", "edge-4"]);
+    await expect.poll(bars, { timeout: 5000 }).toEqual([[607, 3], [605, 2], [603, 1], [608, 1]]);
+    // a second label narrows further: every pair must match
+    await page.fill('[data-testid="label-input"]', "rack:a");
+    await page.click('[data-testid="label-add"]');
+    await expect.poll(probeIds, { timeout: 5000 }).toEqual([]);
+    await page.waitForSelector('[data-testid="empty"]', { state: "visible", timeout: 5000 });
+    expect(new URLSearchParams(new URL(page.url()).search).getAll("label")).toEqual(["site:plant-3", "rack:a"]);
+    await page.click('[data-testid="filters"] [data-value="rack:a"]');
+    await expect.poll(probeIds, { timeout: 5000 }).toEqual(["edge-2", "edge-3", "edge-4"]);
+  });
+
+  it("lists the latest failures, newest first, with time, probe, task, code, step and message as text", async () => {
+    await openFleet();
+    const rows = page.locator('[data-testid="failures-table"] tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 5000 }).toBe(13);
+    const cells = await rows.evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+    expect(cells[0].slice(1)).toEqual(["edge-3", "smtp", "605", "1", SCRIPT_MESSAGE]);
+    expect(cells[0][0]).toMatch(/^\d\d:\d\d:\d\d$/);
+    expect(cells.slice(2).every((c) => c[4] === "0" && c[5] === `fault ${c[3]}`)).toBe(true);
+    expect(await page.locator('[data-testid="failures-table"] script, [data-testid="failures-table"] b').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    // at most 20, from the API with the filters
+    const asked = page.waitForRequest((r) => r.url().includes("/api/results?") && r.url().includes("probe=edge-1"), { timeout: 5000 });
+    await page.selectOption('[data-testid="probe"]', "edge-1");
+    const url = new URL((await asked).url());
+    expect(Object.fromEntries(url.searchParams)).toEqual({ window: "1h", probe: "edge-1", code: "failed", limit: "20" });
+    await expect.poll(() => rows.count(), { timeout: 5000 }).toBe(6);
+  });
+
+  it("asks for the top error of at most 10 probes per refresh, those with the most failures, and says so", async () => {
+    const probes = Array.from({ length: 12 }, (_, i) => `p-${String(i + 1).padStart(2, "0")}`);
+    await Promise.all(probes.map((p) => publishAs(p, "redis-ping", 601, 1, 0, "refused")));
+    await until(async () => (await stored()) === 29, "the collector to store 29 results", 5000);
+    const asked = new Set<string>();
+    page.on("request", (r) => {
+      const probe = new URL(r.url()).searchParams.get("probe");
+      if (r.url().includes("/api/top-errors?") && probe) asked.add(probe);
+    });
+    await openFleet();
+    await page.waitForSelector('[data-testid="probes-note"]:not(:empty)', { timeout: 5000 });
+    expect(await page.textContent('[data-testid="probes-note"]')).toContain("the 10 probes with the most failures in the window (of 15)");
+    const rows = await probeRows();
+    expect(Object.keys(rows)).toHaveLength(16);
+    expect(rows["edge-1"].top).toBe("607");
+    expect(rows["p-01"]).toMatchObject({ state: "no status", runs: "1", rate: "0%", top: "601" });
+    // edge-1, edge-2, edge-3 and p-01…p-07 have it; p-08…p-12 not
+    expect(Object.entries(rows).filter(([, r]) => r.top === "…").map(([p]) => p)).toEqual(probes.slice(7));
+    expect([...asked].sort()).toEqual(["edge-1", "edge-2", "edge-3", ...probes.slice(0, 7)]);
+  });
+});
+
 describe("collector dashboard with an API token", () => {
   beforeEach((ctx) => setUp(`${ctx.task.id}.db`, TOKEN));
 
@@ -228,5 +469,25 @@ describe("collector dashboard with an API token", () => {
     await page.waitForSelector('[data-testid="bar"]', { timeout: 5000 });
     expect(await bars()).toEqual([[607, 6], [608, 3], [603, 2]]);
     expect(page.url()).not.toContain("token");
+  });
+  it("shows the probes, filters by label and lists failures with the token, across a reload", async () => {
+    await fleet();
+    const urls: string[] = [];
+    page.on("request", (r) => urls.push(r.url()));
+    await page.goto(new URL(`/?label=site:${ZURICH}`, collector!.httpUrl).href);
+    await enterToken(TOKEN);
+    await page.waitForSelector('[data-testid="probes-table"] tbody tr[data-probe]', { timeout: 5000 });
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_ONLY);
+    expect((await probeRows())["edge-1"]).toMatchObject({ state: "online", version: "2 / 2✓", spooled: "3", top: "607" });
+    await page.selectOption('[data-testid="task"]', "smtp");
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_SMTP);
+    await page.reload();
+    await page.waitForSelector('[data-testid="probes-table"] tbody tr[data-probe]', { timeout: 5000 });
+    expect(await page.isVisible('[data-testid="token-form"]')).toBe(false);
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ZURICH_SMTP);
+    await page.click('[data-testid="clear-filters"]');
+    await expect.poll(panels, { timeout: 5000 }).toEqual(ALL);
+    expect(await page.locator('[data-testid="failure-message"]').first().textContent()).toBe(SCRIPT_MESSAGE);
+    for (const url of [page.url(), ...urls]) expect(url).not.toContain(encodeURIComponent(TOKEN));
   });
 });
