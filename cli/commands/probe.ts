@@ -16,8 +16,8 @@ import { checkBrokerUrl } from "../broker-url.js";
 import { MIN_SPOOL_BYTES, Publisher } from "../../host/mqtt/publisher.js";
 import { Spool } from "../../host/mqtt/spool.js";
 import { makeRunnable } from "../../host/probe/runner.js";
-import { ManagedProbe } from "../../host/probe/managed.js";
-import { runSchedules, Scheduler } from "../../host/probe/schedule.js";
+import { startManagedRun } from "../../host/probe/managed-run.js";
+import { runSchedules } from "../../host/probe/schedule.js";
 import { loadTasks } from "../../host/task/load.js";
 import { plural } from "../../host/text/plural.js";
 import { ID_PATTERN, ID_RULE } from "../../host/wire/id.js";
@@ -118,17 +118,13 @@ export async function probe(args: string[]): Promise<number> {
   const spoolFile = values.spool ?? defaultSpoolFile(id);
   const configFile = values["config-file"] ?? join(dirname(spoolFile), `config-${id}.json`);
   const spool = new Spool(spoolFile, spoolBytes);
-  // set below in the same turn, before the client can connect and a config arrive
-  let managedProbe: ManagedProbe | undefined;
-  const publisher = new Publisher({
+  const publisherOptions = {
     brokerUrl, probe: id, spool,
     username: values.username ?? (password === undefined ? undefined : id), password,
     ca: values.ca ? readFileSync(values.ca) : undefined,
-    protocolVersion: values.mqtt5 ? 5 : 4,
+    protocolVersion: values.mqtt5 ? 5 as const : 4 as const,
     batch, labels,
-    onConfig: managed ? (payload) => managedProbe!.receive(payload) : undefined,
-    log,
-  });
+  };
   const waiting = spool.size;
   const droppedBefore = spool.dropped;
   const what = managed ? `managed (${configTopic(id)}, kept in ${configFile})` : plural(tasks.length, "task");
@@ -138,23 +134,27 @@ export async function probe(args: string[]): Promise<number> {
   const stop = () => abort.abort();
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-  const schedule = {
-    probe: id, pool, signal: abort.signal, forever: !values.once, concurrency,
-    onResult: (r: ResultRecord) => {
-      publisher.publish(r);
-      if (values.json) console.log(JSON.stringify(r));
-    },
+  const printJson = (r: ResultRecord) => {
+    if (values.json) console.log(JSON.stringify(r));
   };
+  const schedule = { probe: id, pool, signal: abort.signal, forever: !values.once, concurrency };
+  // A managed probe's wiring (config topic → ManagedProbe → Scheduler, results published) is
+  // host/probe/managed-run.ts, shared with the lab's managed fleet.
+  const run = managed ? startManagedRun({ publisher: publisherOptions, scheduler: { ...schedule, onResult: printJson }, configFile, log }) : null;
+  const publisher = run?.publisher ?? new Publisher({ ...publisherOptions, log });
   try {
-    if (managed) {
-      const scheduler = new Scheduler(schedule);
-      managedProbe = new ManagedProbe({ scheduler, pool, configFile, log, onState: (state) => publisher.updateStatus(state) });
-      managedProbe.resume();
+    if (run) {
       await aborted(abort.signal);
-      await scheduler.idle(); // runs in flight finish and are spooled
+      await run.scheduler.idle(); // runs in flight finish and are spooled
       return 0;
     }
-    const results = await runSchedules(tasks, schedule);
+    const results = await runSchedules(tasks, {
+      ...schedule,
+      onResult: (r: ResultRecord) => {
+        publisher.publish(r);
+        printJson(r);
+      },
+    });
     // Stopped by a signal (a probe that runs for good ends no other way): what is not delivered stays spooled.
     if (!values.once || abort.signal.aborted) return 0;
     const delivered = await publisher.drain(drainTimeout).then(() => true, () => false);
