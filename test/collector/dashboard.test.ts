@@ -1,6 +1,8 @@
 // The collector's dashboard (GET /) in headless Chromium, against a real collector: results go
 // in over real MQTT, the page reads the HTTP API and follows live updates over server-sent events,
 // with and without an API token, and without a Content-Security-Policy violation or console error.
+// The probes view, the task/probe/label filters kept in the address bar and the latest failures
+// read a fleet whose probes publish their own statuses and a task set PUT to /api/tasks.
 
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
