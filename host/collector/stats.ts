@@ -219,7 +219,7 @@ export function summary(store: Store, f: Filter) {
       topCode: mostFrequent(r.byCode), avgTotalMs: round(perTask.get(task) ?? null),
     })),
     probes: [...probes].sort((a, b) => a[0].localeCompare(b[0])).map(([probe, r]) => ({
-      probe, total: r.total, failed: r.failed, successRate: rate(r.total, r.failed),
+      probe, total: r.total, failed: r.failed, successRate: rate(r.total, r.failed), topCode: mostFrequent(r.byCode),
     })),
     series: seriesRows,
     taskIds: [...allTasks.keys()].sort(),
