@@ -92,6 +92,9 @@ export interface AppliedSet extends TaskSetDiff {
   atMs: number;
   /** from the PUT until GET /api/probes showed every probe at this version; null: not within a minute */
   appliedInMs: number | null;
+  /** the same two moments as epoch ms (results' `ts` is one): the PUT sent, every probe seen at the version */
+  putAt: number;
+  appliedAt: number | null;
 }
 
 /** A task's revision: each distinct form a scenario gives a task id (its assign aside). */
@@ -338,11 +341,15 @@ export async function runLab(scenario: Scenario, opts: LabOptions = {}): Promise
       const apply = async (tasks: LabTask[]): Promise<AppliedSet> => {
         const set = tasks.map((t) => ({ ...entries.get(revs.of(t))!, ...(t.assign ? { assign: t.assign } : {}) }));
         const put = performance.now();
+        const putAt = Date.now();
         const res = await api("/api/tasks", { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ tasks: set }) });
         if (!res.ok) throw new Error(`the collector refused the lab's task set (${res.status}): ${await res.text()}`);
         const diff = (await res.json()) as TaskSetDiff;
         const ok = await allAt(diff.version, 60_000);
-        return { ...diff, atMs: Math.round(put - t0), appliedInMs: ok ? Math.round(performance.now() - put) : null };
+        return {
+          ...diff, atMs: Math.round(put - t0), appliedInMs: ok ? Math.round(performance.now() - put) : null,
+          putAt, appliedAt: ok ? Date.now() : null,
+        };
       };
       versions = [await apply(scenario.tasks)];
       const sleepUntil = (at: number) => new Promise((r) => setTimeout(r, Math.max(0, at - performance.now())));
