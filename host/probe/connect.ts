@@ -3,22 +3,43 @@
 
 import { connect, type Socket } from "node:net";
 import type { TaskSpec } from "../task/schema.js";
-import { type Deadline, Limit, within } from "./deadline.js";
+import { type Deadline, Limit, earlier, timerDelay } from "./deadline.js";
 import { RunFault, describeError } from "./fault.js";
 import type { Resolved } from "./dns.js";
 
-export async function connectTarget(spec: TaskSpec, to: Resolved, task: Deadline): Promise<Socket> {
-  const where = to.family === 6 ? `[${to.address}]:${spec.target.port}` : `${to.address}:${spec.target.port}`;
-  const limit = new Limit(spec.connectTimeoutMs, 601, `cannot connect to ${where}: no connection within ${spec.connectTimeoutMs} ms`);
-  const socket = connect({ host: to.address, port: spec.target.port, family: to.family, noDelay: true });
-  const connected = new Promise<Socket>((resolve, reject) => {
-    socket.once("connect", () => resolve(socket));
-    socket.once("error", (err) => reject(new RunFault(601, `cannot connect to ${where}: ${describeError(err)}`)));
+/**
+ * Resolves with the connected socket, or rejects with a 601 (or the task's fault when its
+ * deadline is the earlier). One promise and one timer: the socket's own events settle it.
+ */
+export function connectTarget(spec: TaskSpec, to: Resolved, task: Deadline, now = performance.now()): Promise<Socket> {
+  const port = spec.target.port;
+  const where = () => (to.family === 6 ? `[${to.address}]:${port}` : `${to.address}:${port}`);
+  const ms = spec.connectTimeoutMs;
+  const limit = new Limit(ms, 601, () => `cannot connect to ${where()}: no connection within ${ms} ms`, null, now);
+  const socket = connect({ host: to.address, port, family: to.family, noDelay: true });
+  return new Promise<Socket>((resolve, reject) => {
+    const d = earlier(limit, task);
+    let connected = false;
+    const onConnect = () => {
+      connected = true;
+      clearTimeout(timer);
+      resolve(socket);
+    };
+    // Left on once connected, as a socket must not emit "error" with no listener before the
+    // run's Connection has added its own; from then on it does nothing.
+    const onError = (err: Error) => {
+      if (connected) return;
+      clearTimeout(timer);
+      socket.off("connect", onConnect);
+      socket.destroy();
+      reject(new RunFault(601, `cannot connect to ${where()}: ${describeError(err)}`));
+    };
+    const timer = setTimeout(() => {
+      socket.off("connect", onConnect).off("error", onError);
+      socket.destroy();
+      reject(d.fault());
+    }, timerDelay(d.at));
+    socket.once("connect", onConnect);
+    socket.once("error", onError);
   });
-  try {
-    return await within(connected, [limit, task], () => socket.destroy());
-  } catch (err) {
-    socket.destroy();
-    throw err;
-  }
 }

@@ -28,13 +28,20 @@ export class Connection {
   private listener: ReplyListener | null = null;
   private leftover: Buffer[] = [];
   private leftoverBytes = 0;
-  private writeFailed: ((err: Error) => void) | null = null;
+  /** the data of the write in flight, if one is */
+  private sending: Uint8Array | null = null;
+  private sendOffset = 0;
+  private sendStep = 0;
+  private sendDone: ((fault: RunFault | null) => void) | null = null;
+  /** bytes of the piece in flight */
+  private pieceBytes = 0;
 
   // Bound once per connection: detach() needs the same functions to remove them.
   private readonly onData = this.data.bind(this);
   private readonly onEnd = this.finish.bind(this, "closed");
   private readonly onError = this.failed.bind(this);
   private readonly onClose = this.finish.bind(this, "closed");
+  private readonly onWritten = this.written.bind(this);
 
   constructor(socket: Socket) {
     this.socket = socket;
@@ -54,7 +61,7 @@ export class Connection {
 
   private failed(err: Error): void {
     this.error ??= err;
-    this.writeFailed?.(err);
+    if (this.sending) this.writeFailed(err);
     this.finish((err as NodeJS.ErrnoException).code === "ECONNRESET" ? "reset" : "closed");
   }
 
@@ -90,40 +97,64 @@ export class Connection {
 
   /** Resolves once the local TCP stack has accepted all of `data`; a failure is a 602. */
   write(data: Uint8Array, step: number): Promise<void> {
-    const where = `step ${step + 1}`;
-    if (this.ended || !this.socket.writable) {
-      const how = this.ended === "reset" ? "reset" : "closed";
-      return Promise.reject(new RunFault(602, `${where}: connection ${how} by peer before the data could be sent`, step));
-    }
     return new Promise<void>((resolve, reject) => {
-      // One write is in flight at a time (steps run in order); an error event may fail it first.
-      this.writeFailed = (err: Error) => {
-        this.writeFailed = null;
-        reject(isTlsError(err)
-          ? new RunFault(608, `${where}: TLS failure while sending: ${describeError(err)}`, step)
-          : new RunFault(602, `${where}: sending ${data.length} bytes failed: ${describeError(err)}`, step));
-      };
-      this.writeFrom(data, 0, resolve);
+      this.send(data, step, (fault) => (fault ? reject(fault) : resolve()));
     });
   }
 
   /**
-   * Writes `data` from `offset` a piece at a time, each once the stack accepted the one before,
-   * so bytesSent counts what the stack took even when the peer stops reading and the step times
-   * out. Socket.write would batch queued pieces into one writev with one completion, hence one
-   * piece in flight. Data of one piece or less is written as it is, in one call.
+   * write() without a promise: `done` is called once, with null once the local TCP stack has
+   * accepted all of `data`, or with the 602 (608 over TLS) that failed it; at once when the
+   * connection has already ended.
    */
-  private writeFrom(data: Uint8Array, offset: number, done: () => void): void {
+  send(data: Uint8Array, step: number, done: (fault: RunFault | null) => void): void {
+    if (this.ended || !this.socket.writable) {
+      const how = this.ended === "reset" ? "reset" : "closed";
+      return done(new RunFault(602, `step ${step + 1}: connection ${how} by peer before the data could be sent`, step));
+    }
+    // One write is in flight at a time (steps run in order); an error event may fail it first.
+    this.sending = data;
+    this.sendOffset = 0;
+    this.sendStep = step;
+    this.sendDone = done;
+    this.writeFrom();
+  }
+
+  private writeFailed(err: Error): void {
+    const { sending: data, sendStep: step, sendDone: done } = this;
+    this.sending = null;
+    this.sendDone = null;
+    const where = `step ${step + 1}`;
+    done!(isTlsError(err)
+      ? new RunFault(608, `${where}: TLS failure while sending: ${describeError(err)}`, step)
+      : new RunFault(602, `${where}: sending ${data!.length} bytes failed: ${describeError(err)}`, step));
+  }
+
+  /**
+   * Writes the data being sent from sendOffset a piece at a time, each once the stack accepted
+   * the one before, so bytesSent counts what the stack took even when the peer stops reading
+   * and the step times out. Socket.write would batch queued pieces into one writev with one
+   * completion, hence one piece in flight. Data of one piece or less is written as it is, in
+   * one call.
+   */
+  private writeFrom(): void {
+    const data = this.sending!;
+    const offset = this.sendOffset;
     const piece = data.length <= WRITE_PIECE ? data : data.subarray(offset, offset + WRITE_PIECE);
-    this.socket.write(piece, (err) => {
-      if (!this.writeFailed) return;
-      if (err) return this.writeFailed(err);
-      this.bytesSent += piece.length;
-      const next = offset + piece.length;
-      if (next < data.length) return this.writeFrom(data, next, done);
-      this.writeFailed = null;
-      done();
-    });
+    this.pieceBytes = piece.length;
+    this.socket.write(piece, this.onWritten);
+  }
+
+  private written(err?: Error | null): void {
+    if (!this.sending) return; // the write already failed
+    if (err) return this.writeFailed(err);
+    this.bytesSent += this.pieceBytes;
+    this.sendOffset += this.pieceBytes;
+    if (this.sendOffset < this.sending.length) return this.writeFrom();
+    const done = this.sendDone!;
+    this.sending = null;
+    this.sendDone = null;
+    done(null);
   }
 
   /** Hands the socket over (STARTTLS): this connection stops reading it. */

@@ -16,12 +16,17 @@ export interface Deadline {
 /** A phase's or a step's limit: `ms` from now, failing with `code` and `message`. */
 export class Limit implements Deadline {
   readonly at: number;
-  constructor(ms: number, private readonly code: ErrorCode, private readonly message: string,
-    private readonly step: number | null = null) {
-    this.at = performance.now() + ms;
+  /**
+   * `message` may be a function: the text is then made only when the limit passes (a run's
+   * limits rarely do, and the hot path builds no string for them).
+   */
+  constructor(ms: number, private readonly code: ErrorCode, private readonly message: string | (() => string),
+    private readonly step: number | null = null, now = performance.now()) {
+    this.at = now + ms;
   }
   fault(): RunFault {
-    return new RunFault(this.code, this.message, this.step);
+    const { message } = this;
+    return new RunFault(this.code, typeof message === "string" ? message : message(), this.step);
   }
 }
 
@@ -30,8 +35,8 @@ export class TaskLimit implements Deadline {
   readonly at: number;
   phase = "DNS";
   step: number | null = null;
-  constructor(private readonly ms: number) {
-    this.at = performance.now() + ms;
+  constructor(private readonly ms: number, now = performance.now()) {
+    this.at = now + ms;
   }
   fault(): RunFault {
     return new RunFault(604, `task did not complete within ${this.ms} ms (during ${this.phase})`, this.step);
@@ -41,8 +46,13 @@ export class TaskLimit implements Deadline {
 /** The deadline that decides: the earliest, and at a tie the first listed (list narrowest first). */
 export function earliest(deadlines: Deadline[]): Deadline {
   let best = deadlines[0];
-  for (const d of deadlines) if (d.at < best.at) best = d;
+  for (let i = 1; i < deadlines.length; i++) if (deadlines[i].at < best.at) best = deadlines[i];
   return best;
+}
+
+/** `earliest([a, b])` without the array: `a` at a tie (list the narrower scope first). */
+export function earlier(a: Deadline, b: Deadline): Deadline {
+  return b.at < a.at ? b : a;
 }
 
 /**

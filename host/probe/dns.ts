@@ -43,10 +43,16 @@ async function viaServers(resolver: dns.Resolver, host: string, family: 0 | 4 | 
   }
 }
 
+/** The target when its host is an IP literal (no lookup runs, no promise is made); else null. */
+export function literalTarget(host: string): Resolved | null {
+  const literal = isIP(host);
+  return literal ? { address: host, family: literal as 4 | 6, lookedUp: false } : null;
+}
+
 export async function resolveTarget(spec: TaskSpec, task: Deadline): Promise<Resolved> {
   const host = spec.target.host;
-  const literal = isIP(host);
-  if (literal) return { address: host, family: literal as 4 | 6, lookedUp: false };
+  const literal = literalTarget(host);
+  if (literal) return literal;
   const { servers, timeoutMs, family } = spec.dns;
   const limit = new Limit(timeoutMs, 600, `cannot resolve ${host}: no answer within ${timeoutMs} ms (DNS timeout)`);
   let lookup: Promise<Resolved>;

@@ -9,7 +9,7 @@ import type { CorePool } from "../core/pool.js";
 import { bytesToHex } from "../core/hex.js";
 import type { Verifier } from "../core/verifier.js";
 import type { Connection } from "./connection.js";
-import { type Deadline, Limit, earliest, timerDelay, within } from "./deadline.js";
+import { type Deadline, Limit, earlier, timerDelay } from "./deadline.js";
 import { RunFault, describeError, isTlsError } from "./fault.js";
 import { showData, type PreparedStep } from "./prepare.js";
 import { plural } from "../text/plural.js";
@@ -24,65 +24,101 @@ export interface StepTimes {
   receiveMs: number | null;
 }
 
-export async function runStep(
-  conn: Connection, step: PreparedStep, pool: CorePool, task: Deadline, times: StepTimes,
-): Promise<void> {
-  const started = performance.now();
-  const limit = new Limit(step.timeoutMs, 609, `step ${step.index + 1} did not complete within ${step.timeoutMs} ms`, step.index);
-  // The response timer starts once the data is written, or with the step when it sends nothing.
-  let replyFrom = started;
-  if (step.send) {
-    conn.discardLeftover();
-    await within(conn.write(step.send, step.index), [limit, task]);
-    replyFrom = performance.now();
-    times.sendMs = (times.sendMs ?? 0) + replyFrom - started;
-  }
-  await readReply(conn, step, pool, replyFrom, [limit, task], times);
-}
-
-function readReply(
-  conn: Connection, step: PreparedStep, pool: CorePool, replyFrom: number, outer: Deadline[], times: StepTimes,
+/**
+ * Runs one step: resolves once its reply verified, rejects with its fault. One promise and at
+ * most one armed timer for the whole step (StepRun); `now` is the step's start.
+ */
+export function runStep(
+  conn: Connection, step: PreparedStep, pool: CorePool, task: Deadline, times: StepTimes, now = performance.now(),
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    new ReplyReader(conn, step, pool, replyFrom, outer, times, resolve, reject).start();
+    new StepRun(conn, step, pool, task, times, now, resolve, reject).start();
   });
 }
 
 /**
- * Reads one reply. The reply's own scope has one deadline at a time: the response timeout
- * until the first byte, then the idle timeout, which ends the reply rather than failing it.
- * One timer is kept armed at the earliest of that and the outer (step, task) deadlines.
+ * One step: the send, then the reply. The step's limit and the task's are in force
+ * throughout; the reply's own scope has one deadline at a time: the response timeout until
+ * the first byte, then the idle timeout, which ends the reply rather than failing it.
+ * One timer is kept armed no later than the earliest deadline in force: it is re-armed only
+ * when that deadline moves earlier; a timer that fires early finds, by value, that nothing
+ * has passed, and is armed again at the deadline then in force.
  */
-class ReplyReader {
-  private readonly verifier: Verifier;
+class StepRun {
+  private readonly limit: Limit;
+  private verifier: Verifier | null = null;
   /** the reply's first bytes, for a 607 message */
   private readonly head = Buffer.allocUnsafe(QUOTED_BYTES);
-  private readonly where: string;
-  private readonly responseAt: number;
+  private replyFrom: number;
+  private responseAt = Infinity;
   private idleAt = Infinity;
   private received = 0;
   private firstAt: number | null = null;
+  /** the data is being written: the reply is not read yet */
+  private sending = false;
   private timer: NodeJS.Timeout | undefined;
+  /** when the armed timer is due (performance.now() ms) */
+  private armedAt = Infinity;
   private done = false;
+  private readonly onTimer = this.timerFired.bind(this);
 
   constructor(
     private readonly conn: Connection,
     private readonly step: PreparedStep,
     private readonly pool: CorePool,
-    private readonly replyFrom: number,
-    private readonly outer: Deadline[],
+    private readonly task: Deadline,
     private readonly times: StepTimes,
+    private readonly started: number,
     private readonly resolve: () => void,
     private readonly reject: (fault: RunFault) => void,
   ) {
-    this.verifier = pool.createVerifier(step.verify);
-    this.where = `step ${step.index + 1}`;
-    this.responseAt = replyFrom + step.responseTimeoutMs;
+    const { index, timeoutMs } = step;
+    this.limit = new Limit(timeoutMs, 609, () => `step ${index + 1} did not complete within ${timeoutMs} ms`, index, started);
+    this.replyFrom = started;
+  }
+
+  /** The deciding outer deadline (step over task at a tie). */
+  private get outer(): Deadline {
+    return earlier(this.limit, this.task);
   }
 
   start(): void {
+    const { step, conn } = this;
+    if (!step.send) return this.read();
+    // The response timer starts once the data is written: it cannot pass before
+    // started + responseTimeoutMs, so the timer armed now serves the reply too.
+    this.sending = true;
+    conn.discardLeftover();
+    this.arm(Math.min(this.outer.at, this.started + step.responseTimeoutMs));
+    conn.send(step.send, step.index, (fault) => this.sent(fault));
+  }
+
+  private sent(fault: RunFault | null): void {
+    if (this.done) return; // the step's time ran out first
+    if (fault) return this.finish(fault);
+    this.sending = false;
+    this.replyFrom = performance.now();
+    this.times.sendMs = (this.times.sendMs ?? 0) + this.replyFrom - this.started;
+    this.read();
+  }
+
+  /** Starts reading the reply (the response timer starts at replyFrom). */
+  private read(): void {
+    try {
+      this.verifier = this.pool.createVerifier(this.step.verify);
+    } catch (err) {
+      this.done = true;
+      this.clearTimer();
+      (this.reject as (err: unknown) => void)(err);
+      return;
+    }
+    this.responseAt = this.replyFrom + this.step.responseTimeoutMs;
     this.conn.listen(this);
-    if (!this.done) this.arm();
+    if (!this.done) this.arm(Math.min(this.replyAt, this.outer.at));
+  }
+
+  private get where(): string {
+    return `step ${this.step.index + 1}`;
   }
 
   /** The reply-scope deadline now in force: response before the first byte, idle after. */
@@ -92,9 +128,10 @@ class ReplyReader {
 
   /** Acts on the deciding deadline if it has passed by `now` (ties: the reply scope first). */
   private expire(now: number): boolean {
-    const outer = earliest(this.outer);
-    if (this.replyAt <= outer.at) {
-      if (this.replyAt > now) return false;
+    const outer = this.outer;
+    const replyAt = this.replyAt;
+    if (replyAt <= outer.at) {
+      if (replyAt > now) return false;
       if (this.firstAt !== null) this.endReply(`no byte for ${this.step.idleMs} ms`);
       else this.finish(new RunFault(603, `${this.where}: no reply within ${this.step.responseTimeoutMs} ms`, this.step.index));
       return true;
@@ -104,12 +141,33 @@ class ReplyReader {
     return true;
   }
 
-  private arm(): void {
+  /** Has the timer armed no later than `at`. */
+  private arm(at: number): void {
+    if (this.timer !== undefined) {
+      if (this.armedAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.armedAt = at;
+    this.timer = setTimeout(this.onTimer, timerDelay(at));
+  }
+
+  private clearTimer(): void {
+    if (this.timer === undefined) return;
     clearTimeout(this.timer);
-    const at = Math.min(this.replyAt, earliest(this.outer).at);
-    this.timer = setTimeout(() => {
-      if (!this.expire(performance.now())) this.arm();
-    }, timerDelay(at));
+    this.timer = undefined;
+  }
+
+  private timerFired(): void {
+    this.timer = undefined;
+    if (this.done) return;
+    if (this.sending) {
+      // While the data is written only the outer deadlines are in force; a timer armed for
+      // one of them decides, as a timer armed for the reply's response timeout cannot.
+      const outer = this.outer;
+      if (this.armedAt >= outer.at) return this.finish(outer.fault());
+      return this.arm(outer.at);
+    }
+    if (!this.expire(performance.now())) this.arm(Math.min(this.replyAt, this.outer.at));
   }
 
   data(chunk: Buffer): void {
@@ -127,16 +185,18 @@ class ReplyReader {
     const part = chunk.subarray(0, this.step.maxResponseBytes - before);
     if (before < QUOTED_BYTES) part.copy(this.head, before);
     this.received += part.length;
-    const verdict = this.verifier.push(part);
+    const verifier = this.verifier!;
+    const verdict = verifier.push(part);
     if (verdict === "pass") {
-      this.conn.keep(chunk.subarray(this.verifier.decidedAt - before));
+      const rest = verifier.decidedAt - before;
+      if (rest < chunk.length) this.conn.keep(chunk.subarray(rest));
       this.finish();
     } else if (verdict === "fail") {
       this.finish(new RunFault(607, `${this.where}: ${this.failure(false)}`, this.step.index));
     } else if (this.received >= this.step.maxResponseBytes) {
       this.endReply(`maxResponseBytes ${this.step.maxResponseBytes} reached`);
     } else {
-      this.arm();
+      this.arm(Math.min(this.idleAt, this.outer.at));
     }
   }
 
@@ -152,15 +212,15 @@ class ReplyReader {
   }
 
   private endReply(why: string): void {
-    if (this.verifier.end() === "pass") return this.finish();
+    if (this.verifier!.end() === "pass") return this.finish();
     this.finish(new RunFault(607, `${this.where}: ${this.failure(true)} (${why})`, this.step.index));
   }
 
   private finish(fault?: RunFault): void {
     this.done = true;
-    clearTimeout(this.timer);
+    this.clearTimer();
     this.conn.listen(null);
-    this.verifier.release();
+    this.verifier?.release();
     if (this.firstAt !== null) this.times.receiveMs = (this.times.receiveMs ?? 0) + performance.now() - this.firstAt;
     if (fault) this.reject(fault);
     else this.resolve();
@@ -170,7 +230,7 @@ class ReplyReader {
     const { step, received } = this;
     const head = this.head.subarray(0, Math.min(received, QUOTED_BYTES));
     const reply = `${plural(received, "byte")} of reply ${showData(this.pool.primary, head, step.format, QUOTED_BYTES, received)}`;
-    return verifyFailure(step, this.verifier, this.pool, reply, atEnd);
+    return verifyFailure(step, this.verifier!, this.pool, reply, atEnd);
   }
 }
 
