@@ -4,6 +4,7 @@ import { cpus } from "node:os";
 import { Ratios } from "./harness.js";
 import { benchCollector } from "./collector.bench.js";
 import { benchCore } from "./core.bench.js";
+import { benchFleet } from "./fleet.bench.js";
 import { benchProbe } from "./probe.bench.js";
 
 const ratios = new Ratios();
@@ -13,4 +14,5 @@ const only = process.argv[2];
 if (!only || only === "core") await benchCore(ratios);
 if (!only || only === "probe") await benchProbe(ratios);
 if (!only || only === "collector") await benchCollector(ratios);
+if (!only || only === "fleet") await benchFleet();
 ratios.print();
