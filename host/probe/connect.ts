@@ -3,7 +3,7 @@
 
 import { connect, type Socket } from "node:net";
 import type { TaskSpec } from "../task/schema.js";
-import { type Deadline, Limit, earlier, timerDelay } from "./deadline.js";
+import { type Deadline, Limit, deadlineTimer, earlier } from "./deadline.js";
 import { RunFault, describeError } from "./fault.js";
 import type { Resolved } from "./dns.js";
 
@@ -34,11 +34,11 @@ export function connectTarget(spec: TaskSpec, to: Resolved, task: Deadline, now 
       socket.destroy();
       reject(new RunFault(601, `cannot connect to ${where()}: ${describeError(err)}`));
     };
-    const timer = setTimeout(() => {
+    const timer = deadlineTimer(() => {
       socket.off("connect", onConnect).off("error", onError);
       socket.destroy();
       reject(d.fault());
-    }, timerDelay(d.at));
+    }, d.at);
     socket.once("connect", onConnect);
     socket.once("error", onError);
   });

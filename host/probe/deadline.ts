@@ -63,6 +63,24 @@ export function timerDelay(at: number): number {
   return Math.max(0, Math.ceil(at - performance.now()));
 }
 
+/** Delays with a keeper (see deadlineTimer); a bound on how many distinct ones there can be. */
+const keepers = new Map<number, NodeJS.Timeout>();
+const MAX_KEEPERS = 32;
+const noop = () => {};
+
+/**
+ * setTimeout(fn) at `at`, for a limit armed as it starts, so with the limit's own delay.
+ * Node keeps one timer list per delay and drops a list once its last timer is cleared: a
+ * sequential run's timer, the only one of its delay, would make and drop a list (and re-arm
+ * the loop's timer) each time. An unref'd interval of the same delay, one per delay, keeps
+ * that list: it holds nothing open and fires once per delay, doing nothing.
+ */
+export function deadlineTimer(fn: () => void, at: number): NodeJS.Timeout {
+  const delay = timerDelay(at);
+  if (delay > 0 && !keepers.has(delay) && keepers.size < MAX_KEEPERS) keepers.set(delay, setInterval(noop, delay).unref());
+  return setTimeout(fn, delay);
+}
+
 /**
  * Settles with `work`, or rejects with the fault of the deciding deadline once it passes;
  * `onTimeout` cleans up the abandoned work (cancel a lookup, destroy a socket).

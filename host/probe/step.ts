@@ -9,7 +9,7 @@ import type { CorePool } from "../core/pool.js";
 import { bytesToHex } from "../core/hex.js";
 import type { Verifier } from "../core/verifier.js";
 import type { Connection } from "./connection.js";
-import { type Deadline, Limit, earlier, timerDelay } from "./deadline.js";
+import { type Deadline, Limit, deadlineTimer, earlier, timerDelay } from "./deadline.js";
 import { RunFault, describeError, isTlsError } from "./fault.js";
 import { showData, type PreparedStep } from "./prepare.js";
 import { plural } from "../text/plural.js";
@@ -89,7 +89,7 @@ class StepRun {
     // started + responseTimeoutMs, so the timer armed now serves the reply too.
     this.sending = true;
     conn.discardLeftover();
-    this.arm(Math.min(this.outer.at, this.started + step.responseTimeoutMs));
+    this.timer = deadlineTimer(this.onTimer, this.armedAt = Math.min(this.outer.at, this.started + step.responseTimeoutMs));
     conn.send(step.send, step.index, (fault) => this.sent(fault));
   }
 
@@ -114,7 +114,13 @@ class StepRun {
     }
     this.responseAt = this.replyFrom + this.step.responseTimeoutMs;
     this.conn.listen(this);
-    if (!this.done) this.arm(Math.min(this.replyAt, this.outer.at));
+    if (this.done) return;
+    if (this.timer === undefined) {
+      // a step that sends nothing: its limits start now
+      this.timer = deadlineTimer(this.onTimer, this.armedAt = Math.min(this.replyAt, this.outer.at));
+    } else {
+      this.arm(Math.min(this.replyAt, this.outer.at));
+    }
   }
 
   private get where(): string {
