@@ -149,7 +149,7 @@ async function inChild(...args: string[]): Promise<void> {
   child.stderr!.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
   const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on("exit", (c, s) => resolve([c, s])));
   if (code !== 0) {
-    const why = stderr.split("\n").map((l) => l.trim()).find((l) => /Error|EMFILE|heap/i.test(l)) ?? stderr.trim().split("\n").pop();
+    const why = stderr.split("\n").map((l) => l.trim()).find((l) => /^[A-Z]\w*(Error|Exception)\b|EMFILE|heap out of memory/.test(l)) ?? stderr.trim().split("\n").pop();
     console.log(`  THE PROCESS DIED (${signal ?? `exit ${code}`}): ${why}`);
     const lines = stderr.split("\n");
     const at = lines.findIndex((l) => l.trim() === why);
