@@ -17,6 +17,25 @@ const MAX_LEFTOVER = 1 << 20;
 /** Step data is handed to the socket in pieces of this size at most (see writeFrom). */
 const WRITE_PIECE = 64 * 1024;
 
+/**
+ * The socket's listeners are the same four functions for every connection (no functions made
+ * per connection): each finds its connection on the socket, which an emitter passes as `this`.
+ */
+const OWNER = Symbol("catprobe.connection");
+type OwnedSocket = Socket & { [OWNER]: Connection | null };
+function onData(this: OwnedSocket, chunk: Buffer): void {
+  this[OWNER]?.data(chunk);
+}
+function onEnd(this: OwnedSocket): void {
+  this[OWNER]?.finish("closed");
+}
+function onError(this: OwnedSocket, err: Error): void {
+  this[OWNER]?.failed(err);
+}
+function onClose(this: OwnedSocket): void {
+  this[OWNER]?.finish("closed");
+}
+
 export class Connection {
   bytesSent = 0;
   bytesReceived = 0;
@@ -36,11 +55,6 @@ export class Connection {
   /** bytes of the piece in flight */
   private pieceBytes = 0;
 
-  // Bound once per connection: detach() needs the same functions to remove them.
-  private readonly onData = this.data.bind(this);
-  private readonly onEnd = this.finish.bind(this, "closed");
-  private readonly onError = this.failed.bind(this);
-  private readonly onClose = this.finish.bind(this, "closed");
   private readonly onWritten = this.written.bind(this);
 
   constructor(socket: Socket) {
@@ -50,22 +64,26 @@ export class Connection {
 
   private attach(socket: Socket): void {
     this.socket = socket;
-    socket.on("data", this.onData).on("end", this.onEnd).on("error", this.onError).on("close", this.onClose);
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on("data", onData).on("end", onEnd).on("error", onError).on("close", onClose);
   }
 
-  private data(chunk: Buffer): void {
+  /** @internal the socket's "data" */
+  data(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
     if (this.listener) this.listener.data(chunk);
     else this.keep(chunk);
   }
 
-  private failed(err: Error): void {
+  /** @internal the socket's "error" */
+  failed(err: Error): void {
     this.error ??= err;
     if (this.sending) this.writeFailed(err);
     this.finish((err as NodeJS.ErrnoException).code === "ECONNRESET" ? "reset" : "closed");
   }
 
-  private finish(how: "closed" | "reset"): void {
+  /** @internal the socket's "end" and "close" */
+  finish(how: "closed" | "reset"): void {
     if (this.ended) return;
     this.ended = how;
     this.listener?.end();
@@ -160,7 +178,8 @@ export class Connection {
   /** Hands the socket over (STARTTLS): this connection stops reading it. */
   detach(): Socket {
     const socket = this.socket;
-    socket.off("data", this.onData).off("end", this.onEnd).off("close", this.onClose).off("error", this.onError);
+    socket.off("data", onData).off("end", onEnd).off("close", onClose).off("error", onError);
+    (socket as OwnedSocket)[OWNER] = null;
     socket.on("error", () => {}); // the TLS layer reports errors from here on
     this.discardLeftover();
     return socket;

@@ -43,10 +43,23 @@ async function viaServers(resolver: dns.Resolver, host: string, family: 0 | 4 | 
   }
 }
 
-/** The target when its host is an IP literal (no lookup runs, no promise is made); else null. */
+/** literalTarget's answers by host (a probe's hosts are its tasks'): cleared when it grows past this. */
+const literals = new Map<string, Resolved | null>();
+const MAX_LITERALS = 4096;
+
+/**
+ * The target when its host is an IP literal (no lookup runs, no promise is made); else null.
+ * The answer is shared between runs: treat it as read-only.
+ */
 export function literalTarget(host: string): Resolved | null {
-  const literal = isIP(host);
-  return literal ? { address: host, family: literal as 4 | 6, lookedUp: false } : null;
+  let known = literals.get(host);
+  if (known === undefined) {
+    const literal = isIP(host);
+    known = literal ? { address: host, family: literal as 4 | 6, lookedUp: false } : null;
+    if (literals.size >= MAX_LITERALS) literals.clear();
+    literals.set(host, known);
+  }
+  return known;
 }
 
 export async function resolveTarget(spec: TaskSpec, task: Deadline): Promise<Resolved> {

@@ -188,7 +188,8 @@ class StepRun {
     }
     this.idleAt = now + this.step.idleMs;
     const before = this.received;
-    const part = chunk.subarray(0, this.step.maxResponseBytes - before);
+    const room = this.step.maxResponseBytes - before;
+    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
     if (before < QUOTED_BYTES) part.copy(this.head, before);
     this.received += part.length;
     const verifier = this.verifier!;
