@@ -164,6 +164,7 @@ export class Publisher {
   }
 
   private onConnect(): void {
+    if (this.closing) return; // a CONNACK arriving after close(): the spool may be closed already
     this.connected = true;
     this.epoch++;
     this.pendingMessages = 0;
