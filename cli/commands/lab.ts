@@ -42,6 +42,11 @@ function printReport(r: LabReport): void {
   for (const m of r.mismatches.slice(0, 10)) {
     console.log(`    ${m.id}: ${m.fault} should give ${m.expected ?? "success"}, got ${m.got ?? "success"} (${m.message})`);
   }
+  for (const v of r.versions ?? []) {
+    const what = (["added", "changed", "removed"] as const).filter((k) => v[k].length).map((k) => `${k} ${v[k].join(", ")}`).join("; ");
+    console.log(`  task set version ${v.version} at ${(v.atMs / 1000).toFixed(1)} s (${what || "no change"}): ` +
+      (v.appliedInMs === null ? "✗ NOT applied by every probe within a minute" : `every probe on it within ${v.appliedInMs} ms`));
+  }
   console.log(`\nmemory per virtual probe: ${r.memoryPerProbeKiB} KiB`);
   console.log(r.identical ? "the collector's statistics match the ground truth" : "THE COLLECTOR'S STATISTICS DIFFER FROM THE GROUND TRUTH");
 }
@@ -100,9 +105,11 @@ export async function lab(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError("lab takes one scenario file (or: lab serve <fault>)");
   const scenario = loadScenario(positionals[0]);
   if (!values.json) {
-    const length = scenario.runs !== undefined ? plural(scenario.runs, "run") : `rounds for ${scenario.durationMs! / 1000} s`;
-    console.log(`catprobe lab — ${scenario.name}: ${plural(scenario.fleet.count, "virtual probe")} × ${plural(scenario.tasks.length, "task")} × ` +
-      `${length}, fault servers on loopback, collector ${scenario.broker ? `via ${scenario.broker}` : "on an embedded broker"}`);
+    const length = scenario.runs !== undefined ? plural(scenario.runs, "run") : `${scenario.durationMs! / 1000} s`;
+    const fleet = scenario.managed ? plural(scenario.fleet.count, "managed virtual probe") : plural(scenario.fleet.count, "virtual probe");
+    console.log(`catprobe lab — ${scenario.name}: ${fleet} × ${plural(scenario.tasks.length, "task")} × ` +
+      `${length}, fault servers on loopback, collector ${scenario.broker ? `via ${scenario.broker}` : "on an embedded broker"}` +
+      (scenario.changes?.length ? `, the task set changed ${plural(scenario.changes.length, "time")} while it runs` : ""));
     if (scenario.description) console.log(scenario.description);
   }
   const progress = values.json ? null : progressPrinter();
