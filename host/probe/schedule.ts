@@ -97,7 +97,14 @@ export class Scheduler {
         if (ms > 0) await waitUntil(ms, signal);
         if (signal.aborted) break;
       }
-      if (!slots.tryAcquire()) await slots.acquire();
+      if (!slots.tryAcquire()) {
+        await slots.acquire();
+        // stopped while it waited for a slot: a removed task must not start one more run
+        if (signal.aborted) {
+          slots.release();
+          break;
+        }
+      }
       let pending: unknown;
       try {
         const ran = opts.taskFor?.(task, run) ?? task;

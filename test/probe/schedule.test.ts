@@ -197,4 +197,17 @@ describe("a Scheduler while it runs", () => {
     await scheduler.idle();
     expect(seen).toEqual(["first", "later", "later"]);
   });
+
+  it("starts no run of a schedule stopped while its run waited for a free slot", async () => {
+    const { s } = await slowServer(100);
+    const target = { host: "127.0.0.1", port: s.port };
+    const ran: string[] = [];
+    const scheduler = new Scheduler({ probe: "p1", pool, concurrency: 1, onResult: (r) => ran.push(r.task) });
+    const busy = scheduler.start(runnable({ id: "busy", target, count: 1, intervalMs: 0, steps: [step] }));
+    const waiting = scheduler.start(runnable({ id: "waiting", target, count: 1, intervalMs: 0, steps: [step] }));
+    await waiting.stop(); // resolves once its wait for the slot ended without a run
+    await busy.done;
+    await scheduler.idle();
+    expect(ran).toEqual(["busy"]);
+  });
 });
