@@ -68,7 +68,11 @@ async function update(manifest) {
         loader: "ts", format: "esm", platform: "node", target: `node${process.versions.node}`,
         tsconfigRaw: { compilerOptions }, sourcefile: path, sourcemap: "inline",
         // the copy lives elsewhere: paths relative to the module stay relative to its source
-        define: { "import.meta.url": JSON.stringify(pathToFileURL(path).href) },
+        define: {
+          "import.meta.url": JSON.stringify(pathToFileURL(path).href),
+          "import.meta.filename": JSON.stringify(path),
+          "import.meta.dirname": JSON.stringify(dirname(path)),
+        },
       });
       writeAtomic(output(file), code);
     }
