@@ -12,6 +12,12 @@ wasm="$root/build/core.wasm"
 [ -f "$wasm" ] || { echo "device/build.sh: $wasm missing (run npm run build)" >&2; exit 1; }
 mkdir -p "$out"
 
+# WABT's own wasm2c, 1.0.32 (Debian bookworm's wabt), whose output wasm_rt_static.c implements;
+# not the npm wabt package's node_modules/.bin/wasm2c (1.0.39: a different runtime ABI).
+PATH="$(printf %s "$PATH" | tr : '\n' | grep -v node_modules | paste -sd: -)"
+version="$(wasm2c --version 2>/dev/null || true)"
+[ "$version" = 1.0.32 ] || { echo "device/build.sh: need wasm2c 1.0.32 (apt-get install wabt), found '${version:-none}'" >&2; exit 1; }
+
 wasm2c "$wasm" -n core -o "$out/core.c"
 # wasm-rt.h ships with wabt's wasm2c; the cross compiler does not search /usr/include.
 rt_header="$(dirname "$(command -v wasm2c)")/../include/wasm-rt.h"
