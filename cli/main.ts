@@ -34,6 +34,11 @@ commands:
   probes [--collector URL] [--json] [--token T | --token-file FILE]
                     each probe's state, last seen, labels, applied/desired config version
                     ("!" when behind or in error), spooled and dropped results
+  exporter --tasks DIR [--listen 127.0.0.1:9115] [--concurrency 64] [--timeout-offset 0.5]
+           [--api-token T | --api-token-file FILE] [--metrics-public] [--public-host NAME]…
+                    a blackbox_exporter-compatible TCP prober: GET /probe?module=<task id>
+                    &target=<host:port> runs the task there and answers Prometheus metrics
+                    (probe_success, …); a non-loopback --listen needs a token; SIGHUP reloads
   lab <scenario.json> [--keep] [--json] [--http HOST:PORT] [--db FILE]
                     run a lab scenario: fault servers, virtual probes, a collector; compare
                     the collector's top five with the faults injected (exit 1 if they differ)
@@ -59,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
     case "tasks": return (await import("./commands/tasks.js")).tasks(args);
     case "probes": return (await import("./commands/probes.js")).probes(args);
     case "lab": return (await import("./commands/lab.js")).lab(args);
+    case "exporter": return (await import("./commands/exporter.js")).exporter(args);
     case "selftest": return (await import("./commands/selftest.js")).selfTest();
     case "md5": return (await import("./commands/md5.js")).md5File(args);
     case "demo": return (await import("./commands/demo.js")).demo();
