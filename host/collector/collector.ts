@@ -4,7 +4,6 @@
 import { createHash } from "node:crypto";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
-import { resolve } from "node:path";
 import type { MqttClient } from "mqtt";
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../config-error.js";
@@ -14,11 +13,12 @@ import { createEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions }
 import { createHttp } from "./http.js";
 import { httpGuard } from "./http-guard.js";
 import { countedLogger } from "./counted-log.js";
+import { isPostgresUrl } from "./db/postgres.js";
 import { Fleet } from "./fleet.js";
 import { rejectionLogger, startIngest } from "./ingest.js";
 import { CollectorMetrics } from "./metrics.js";
 import { PasswordFile } from "./passwords.js";
-import { Store } from "./store.js";
+import { dbName, openStore, type Store } from "./store.js";
 
 export interface CollectorOptions {
   /** mqtt://host:port (or mqtts://) of an external broker; absent: an embedded aedes broker is started */
@@ -33,8 +33,14 @@ export interface CollectorOptions {
   metricsPublic?: boolean;
   /** names the HTTP Host header may carry besides the listen address and loopback names */
   publicHosts?: string[];
-  /** SQLite database file */
+  /** SQLite database file, or a postgres:// (postgresql://) URL of a database several collectors may share */
   db: string;
+  /**
+   * the MQTT client id the collector subscribes as; the broker keeps its session (and queues
+   * its results) under this id while it is away. Default: derived from the database file, or
+   * for PostgreSQL from the URL without password and the HTTP listen address (see ingestClientId)
+   */
+  clientId?: string;
   /** results older than this many days are deleted (default 30) */
   retentionDays?: number;
   /**
@@ -68,6 +74,16 @@ export interface Collector {
 const HOUR_MS = 3_600_000;
 
 /**
+ * The same collector always subscribes as the same client, so the broker's queue for it
+ * survives restarts. With SQLite one collector owns the file, which names it; collectors
+ * sharing a PostgreSQL database differ by their HTTP listen address (one per host and port).
+ */
+export function ingestClientId(db: string, http: string): string {
+  const key = isPostgresUrl(db) ? `${dbName(db)}\n${http}` : dbName(db);
+  return `catprobe-collector-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
+}
+
+/**
  * The embedded broker's password file and TLS files, checked before anything opens: a
  * non-loopback listen address needs passwords, and `username`/`password` (an external
  * broker's) would look like protection the embedded broker does not give.
@@ -99,7 +115,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   // HTTP options are checked before anything opens.
   const listen = parseHostPort(opts.http ?? "127.0.0.1:8080", "--http");
   const guard = httpGuard({ listen, apiToken: opts.apiToken, metricsPublic: opts.metricsPublic, publicHosts: opts.publicHosts });
-  const store = new Store(opts.db);
+  const store = await openStore(opts.db);
   const metrics = new CollectorMetrics();
   const fleet = new Fleet(store, metrics, log);
   const { server, events } = createHttp({ store, metrics, guard, fleet });
@@ -122,8 +138,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         },
       });
     }
-    // The same database always subscribes as the same client, so the broker's queue for it survives restarts.
-    const clientId = `catprobe-collector-${createHash("sha256").update(resolve(opts.db)).digest("hex").slice(0, 12)}`;
+    const clientId = opts.clientId ?? ingestClientId(opts.db, `${listen.host}:${listen.port}`);
     ingest = await startIngest({
       brokerUrl: opts.broker ?? `embedded broker on ${mqttListen}`, stream: broker?.connectLocal,
       clientId, store, metrics, shareGroup: opts.shareGroup,
@@ -131,7 +146,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       username: opts.username, password: opts.password, ca: opts.ca,
       onStored: (n) => events.stored(n), onStatus: (probe, status, retained) => fleet.status(probe, status, retained), log,
     });
-    fleet.attach(ingest);
+    await fleet.attach(ingest);
     // Subscribed: only now may probes reach the embedded broker.
     const brokerUrl = opts.broker ?? await broker!.listen(mqttListen);
     const { host, port } = listen;
@@ -140,12 +155,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
       throw new Error(`cannot serve HTTP on ${host}:${port}: ${err.message}`);
     });
     const retention = (opts.retentionDays ?? 30) * 24 * HOUR_MS;
-    const prune = () => {
-      const removed = store.prune(Date.now() - retention);
+    const prune = async () => {
+      const removed = await store.prune(Date.now() - retention);
       if (removed) log(`retention: deleted ${removed} results older than ${opts.retentionDays ?? 30} days`);
     };
-    prune();
-    const pruner = setInterval(prune, HOUR_MS).unref();
+    await prune();
+    const pruner = setInterval(() => prune().catch((err: Error) => log(`retention: ${err.message}`)), HOUR_MS).unref();
     const bound = (server.address() as AddressInfo).port;
     return {
       httpUrl: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
@@ -160,14 +175,14 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         await broker?.close();
-        store.close();
+        await store.close();
       },
     };
   } catch (err) {
     await ingest?.endAsync(true);
     server.close();
     await broker?.close();
-    store.close();
+    await store.close();
     throw err;
   }
 }

@@ -24,11 +24,11 @@ export class ConfigPublisher {
   }
 
   /** Publishes the config of every probe in `probes` (all known probes when omitted). */
-  publish(set: TaskSetState, probes: ProbeState[] = this.probes.list()): void {
-    for (const probe of probes) this.publishTo(set, probe);
+  async publish(set: TaskSetState, probes?: ProbeState[]): Promise<void> {
+    for (const probe of probes ?? await this.probes.list()) await this.publishTo(set, probe);
   }
 
-  private publishTo(set: TaskSetState, { probe, labels, publishError }: ProbeState): void {
+  private async publishTo(set: TaskSetState, { probe, labels, publishError }: ProbeState): Promise<void> {
     const tasks = set.tasks.filter((t) => isAssigned(t.assign as TaskSpec["assign"], probe, labels));
     const message = configMessage(set.version, tasks);
     const bytes = Buffer.byteLength(message);
@@ -36,12 +36,12 @@ export class ConfigPublisher {
       // Not published: the probe keeps its last config and the gap shows as desired > applied.
       const error = `version ${set.version}: its ${tasks.length} tasks take ${bytes} bytes, over the ${MAX_CONFIG_BYTES}-byte ` +
         "MQTT message limit; not published (assign fewer or smaller tasks to this probe)";
-      this.probes.setPublishError(probe, error);
+      await this.probes.setPublishError(probe, error);
       this.tooLarge.inc();
       this.log(`config for ${probe}: ${error}`);
       return;
     }
-    if (publishError !== null) this.probes.setPublishError(probe, null);
+    if (publishError !== null) await this.probes.setPublishError(probe, null);
     this.client.publish(configTopic(probe), message, { qos: 1, retain: true }, (err) => {
       if (err) this.log(`config for ${probe}: cannot publish: ${err.message}`);
     });

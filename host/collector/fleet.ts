@@ -15,6 +15,7 @@ export class Fleet {
   readonly tasks: TaskSet;
   readonly probes: ProbeStates;
   private publisher: ConfigPublisher | undefined;
+  private statuses: Promise<void> = Promise.resolve();
 
   constructor(store: Store, private readonly metrics: CollectorMetrics, private readonly log: (line: string) => void) {
     this.tasks = new TaskSet(store.db);
@@ -27,22 +28,29 @@ export class Fleet {
    * between storing a set and publishing it must not leave probes behind. Statuses received
    * before (while the client subscribed) are in the database, so this covers them too.
    */
-  attach(client: MqttClient): void {
+  async attach(client: MqttClient): Promise<void> {
     this.publisher = new ConfigPublisher(client, this.probes, this.metrics.registry, this.log);
-    this.publisher.publish(this.tasks.current());
+    await this.publisher.publish(await this.tasks.current());
   }
 
-  /** A valid status from `probe`'s status topic (`retained`: handed over at subscription). */
-  status(probe: string, status: ReadStatus, retained: boolean): void {
-    const { first, labelsChanged } = this.probes.record(probe, status, Date.now(), retained);
-    if (first || labelsChanged) this.publisher?.publish(this.tasks.current(), [this.probes.get(probe)!]);
+  /**
+   * A valid status from `probe`'s status topic (`retained`: handed over at subscription).
+   * Statuses are kept one after the other, in the order they arrived: each compares with the last.
+   */
+  status(probe: string, status: ReadStatus, retained: boolean): Promise<void> {
+    const now = Date.now();
+    this.statuses = this.statuses.then(async () => {
+      const { first, labelsChanged } = await this.probes.record(probe, status, now, retained);
+      if (first || labelsChanged) await this.publisher?.publish(await this.tasks.current(), [(await this.probes.get(probe))!]);
+    }).catch((err: Error) => this.log(`status of ${probe}: cannot keep it: ${err.message}`));
+    return this.statuses;
   }
 
   /** Replaces the task set; on a change, every known probe gets its new config. */
-  apply(tasks: TaskJson[]): TaskSetDiff {
-    const diff = this.tasks.apply(tasks);
+  async apply(tasks: TaskJson[]): Promise<TaskSetDiff> {
+    const diff = await this.tasks.apply(tasks);
     const changed = diff.added.length + diff.changed.length + diff.removed.length > 0;
-    if (changed) this.publisher?.publish(this.tasks.current());
+    if (changed) await this.publisher?.publish(await this.tasks.current());
     return diff;
   }
 }

@@ -48,7 +48,7 @@ function labelPairs(query: URLSearchParams): [string, string][] {
   });
 }
 
-function filter(query: URLSearchParams, fleet: Fleet): Filter {
+async function filter(query: URLSearchParams, fleet: Fleet): Promise<Filter> {
   const f: Filter = parseWindow(query);
   for (const key of ["task", "probe"] as const) {
     const value = query.get(key);
@@ -57,7 +57,7 @@ function filter(query: URLSearchParams, fleet: Fleet): Filter {
     f[key] = value;
   }
   const labels = labelPairs(query);
-  if (labels.length) f.probes = fleet.probes.withLabels(labels);
+  if (labels.length) f.probes = await fleet.probes.withLabels(labels);
   return f;
 }
 
@@ -65,26 +65,27 @@ function filter(query: URLSearchParams, fleet: Fleet): Filter {
 async function putTasks(req: IncomingMessage, res: ServerResponse, fleet: Fleet): Promise<void> {
   const checked = checkTaskSet(await readJson(req, MAX_TASK_SET_BYTES));
   if ("error" in checked) return send(res, 400, JSON.stringify(checked));
-  send(res, 200, JSON.stringify(fleet.apply(checked.tasks)));
+  send(res, 200, JSON.stringify(await fleet.apply(checked.tasks)));
 }
 
 /** A row of `GET /api/probes`: the collector's own publishing error before the probe's. */
-function probeRows(fleet: Fleet) {
-  const desiredVersion = fleet.tasks.version();
-  return fleet.probes.list().map(({ publishError, ...p }) => ({
+async function probeRows(fleet: Fleet) {
+  const [desiredVersion, probes] = await Promise.all([fleet.tasks.version(), fleet.probes.list()]);
+  return probes.map(({ publishError, ...p }) => ({
     probe: p.probe, state: p.state, lastSeen: p.lastSeen, labels: p.labels, desiredVersion, appliedVersion: p.appliedVersion,
     configError: publishError ?? p.configError, spooled: p.spooled, dropped: p.dropped, software: p.software,
   }));
 }
 
-function results(query: URLSearchParams, ctx: HttpContext) {
-  const f = filter(query, ctx.fleet);
+async function results(query: URLSearchParams, ctx: HttpContext) {
+  const f = await filter(query, ctx.fleet);
   const { code, limit } = resultsQuery(query);
-  return { from: f.from, to: f.to, results: listResults(ctx.store, f, code, limit) };
+  return { from: f.from, to: f.to, results: await listResults(ctx.store, f, code, limit) };
 }
 
 /** Answers an error the handlers throw: a bad query or body is the client's, anything else ours. */
 function sendError(res: ServerResponse, err: Error): void {
+  if (res.headersSent) return void res.destroy(); // too late for a status: the client sees the answer cut off
   if (err instanceof QueryError) return send(res, 400, JSON.stringify({ error: err.message }));
   if (err instanceof BodyError) {
     // A body not read to its end would be taken for the next request.
@@ -157,55 +158,51 @@ export function createHttp(ctx: HttpContext): CollectorHttp {
   // A request without Host reaches the guard (a 421) instead of Node's bare 400.
   const server = createServer({ requireHostHeader: false }, (req, res) => {
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    const url = new URL(req.url ?? "/", "http://collector");
-    try {
-      const refusal = ctx.guard(req, url.pathname);
-      if (refusal) {
-        for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
-        return send(res, refusal.status, JSON.stringify({ error: refusal.error }));
-      }
-      if (url.pathname === "/api/tasks" && req.method === "PUT") {
-        putTasks(req, res, ctx.fleet).catch((err: Error) => sendError(res, err));
-        return;
-      }
-      if (req.method !== "GET") {
-        res.setHeader("allow", url.pathname === "/api/tasks" ? "GET, PUT" : "GET");
-        return send(res, 405, JSON.stringify({ error: url.pathname === "/api/tasks" ? "GET or PUT only" : "GET only" }));
-      }
-      switch (url.pathname) {
-        case "/":
-          return send(res, 200, dashboard, "text/html");
-        case "/api/top-errors":
-          return send(res, 200, JSON.stringify(topErrors(ctx.store, filter(url.searchParams, ctx.fleet))));
-        case "/api/summary":
-          return send(res, 200, JSON.stringify(summary(ctx.store, filter(url.searchParams, ctx.fleet))));
-        case "/api/results":
-          return send(res, 200, JSON.stringify(results(url.searchParams, ctx)));
-        case "/api/tasks":
-          return send(res, 200, JSON.stringify(ctx.fleet.tasks.current()));
-        case "/api/probes":
-          return send(res, 200, JSON.stringify(probeRows(ctx.fleet)));
-        case "/api/codes":
-          return send(res, 200, JSON.stringify(ERROR_CODES));
-        case "/api/dropped":
-          return send(res, 200, JSON.stringify(ctx.store.droppedByProbe()));
-        case "/api/events":
-          return events.add(req, res);
-        case "/metrics":
-          ctx.metrics.registry.metrics().then(
-            (text) => send(res, 200, text, ctx.metrics.registry.contentType.split(";")[0]),
-            (err: Error) => send(res, 500, JSON.stringify({ error: err.message })),
-          );
-          return;
-        case "/healthz":
-          return send(res, 200, JSON.stringify({ ok: true }));
-        default:
-          return send(res, 404, JSON.stringify({ error: `no such endpoint: ${url.pathname}` }));
-      }
-    } catch (err) {
-      sendError(res, err as Error);
-    }
+    // A database that fails answers 500 with its error, as anything else the handlers throw.
+    answer(req, res).catch((err: Error) => sendError(res, err));
   });
+
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://collector");
+    const refusal = ctx.guard(req, url.pathname);
+    if (refusal) {
+      for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+      return send(res, refusal.status, JSON.stringify({ error: refusal.error }));
+    }
+    if (url.pathname === "/api/tasks" && req.method === "PUT") return putTasks(req, res, ctx.fleet);
+    if (req.method !== "GET") {
+      res.setHeader("allow", url.pathname === "/api/tasks" ? "GET, PUT" : "GET");
+      return send(res, 405, JSON.stringify({ error: url.pathname === "/api/tasks" ? "GET or PUT only" : "GET only" }));
+    }
+    const json = (value: unknown) => send(res, 200, JSON.stringify(value));
+    switch (url.pathname) {
+      case "/":
+        return send(res, 200, dashboard, "text/html");
+      case "/api/top-errors":
+        return json(await topErrors(ctx.store, await filter(url.searchParams, ctx.fleet)));
+      case "/api/summary":
+        return json(await summary(ctx.store, await filter(url.searchParams, ctx.fleet)));
+      case "/api/results":
+        return json(await results(url.searchParams, ctx));
+      case "/api/tasks":
+        return json(await ctx.fleet.tasks.current());
+      case "/api/probes":
+        return json(await probeRows(ctx.fleet));
+      case "/api/codes":
+        return json(ERROR_CODES);
+      case "/api/dropped":
+        return json(await ctx.store.droppedByProbe());
+      case "/api/events":
+        return events.add(req, res);
+      case "/metrics":
+        return send(res, 200, await ctx.metrics.registry.metrics(), ctx.metrics.registry.contentType.split(";")[0]);
+      case "/healthz":
+        return json({ ok: true });
+      default:
+        return send(res, 404, JSON.stringify({ error: `no such endpoint: ${url.pathname}` }));
+    }
+  }
+
   server.on("clientError", answerClientError(headers));
   return { server, events };
 }

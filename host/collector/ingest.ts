@@ -43,7 +43,7 @@ export interface IngestOptions {
   /** called after records were stored, with how many were new */
   onStored?: (added: number) => void;
   /** called with each valid status (`retained`: one the broker kept, handed over at subscription) */
-  onStatus?: (probe: string, status: ReadStatus, retained: boolean) => void;
+  onStatus?: (probe: string, status: ReadStatus, retained: boolean) => void | Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -104,29 +104,26 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   // hundred inserts, so batches should be large: under v5 the broker keeps sending while acks
   // are held (up to RECEIVE_MAXIMUM), and a burst is gathered for `gatherMs`; under v3 a broker
   // may hold back after 20 unacknowledged messages, so each burst (everything mqtt.js has
-  // parsed from the socket so far) is committed at once.
+  // parsed from the socket so far) is committed at once. Commits run one at a time: a batch
+  // due while one is pending keeps gathering until it ends, then goes as one.
   const gatherMs = opts.protocolVersion === 5 ? 5 : 0;
   let batch: StoredRecord[] = [];
   let heldAcks: (() => void)[] = [];
   let flushScheduled = false;
   let gatherTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  let committing = false;
+  let flushDue = false;
 
-  const flush = () => {
-    // A flush forced by a full batch cancels the scheduled one, which would commit the next
-    // batch before it has gathered.
-    if (gatherMs) clearTimeout(gatherTimer as NodeJS.Timeout);
-    else clearImmediate(gatherTimer as NodeJS.Immediate);
-    flushScheduled = false;
-    const records = batch;
-    const acks = heldAcks;
-    batch = [];
-    heldAcks = [];
+  const commit = async (records: StoredRecord[], acks: (() => void)[]) => {
     let added: StoredRecord[];
     try {
-      added = opts.store.add(records);
+      added = await opts.store.add(records);
     } catch (err) {
-      // Not stored, so not acknowledged: drop the connection and let the broker deliver again.
+      // Not stored, so not acknowledged: drop the connection and let the broker deliver again,
+      // also what gathered meanwhile (its PUBACKs are held too).
       log(`cannot store ${records.length} results (${(err as Error).message}); reconnecting for re-delivery`);
+      batch = [];
+      heldAcks = [];
       client.stream?.destroy();
       return;
     }
@@ -136,19 +133,46 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     if (added.length) opts.onStored?.(added.length);
   };
 
+  const flush = () => {
+    // A flush forced by a full batch cancels the scheduled one, which would commit the next
+    // batch before it has gathered.
+    if (gatherMs) clearTimeout(gatherTimer as NodeJS.Timeout);
+    else clearImmediate(gatherTimer as NodeJS.Immediate);
+    if (committing) {
+      flushDue = true;
+      return;
+    }
+    flushScheduled = false;
+    const records = batch;
+    const acks = heldAcks;
+    batch = [];
+    heldAcks = [];
+    committing = true;
+    void commit(records, acks).finally(() => {
+      committing = false;
+      if (flushDue) {
+        flushDue = false;
+        flush();
+      }
+    });
+  };
+
   const acceptDropped = (probe: string, topic: string, payload: Buffer) => {
     const report = JSON.parse(payload.toString()) as { probe?: unknown; total?: unknown };
     if (report.probe !== probe) return reject("topic_mismatch", topic, `report for ${String(report.probe)} on the topic of ${probe}`);
     if (!Number.isSafeInteger(report.total) || (report.total as number) < 0) {
       return reject("bad_record", topic, `total: expected a whole count, got ${String(report.total).slice(0, 32)}`);
     }
-    opts.metrics.droppedByProbes(opts.store.setDropped(probe, report.total as number));
+    opts.store.setDropped(probe, report.total as number).then(
+      (grown) => opts.metrics.droppedByProbes(grown),
+      (err: Error) => log(`dropped count of ${probe}: cannot keep it: ${err.message}`));
   };
 
   const acceptStatus = (probe: string, topic: string, payload: Buffer, retained: boolean) => {
     const status = parseStatus(probe, payload);
     if ("error" in status) return reject("bad_status", topic, status.error);
-    opts.onStatus?.(probe, status, retained);
+    Promise.resolve(opts.onStatus?.(probe, status, retained))
+      .catch((err: Error) => log(`status of ${probe}: cannot keep it: ${err.message}`));
   };
 
   const accept = (topic: string, payload: Buffer, retained: boolean) => {

@@ -2,7 +2,7 @@
 // database: what `GET /api/probes` lists, whose labels decide a probe's share of the task set
 // and the `label=` filter of the statistics.
 
-import type Database from "better-sqlite3";
+import type { SqlDb } from "./db/sql.js";
 import type { ReadStatus } from "../wire/status.js";
 import { canonicalJson } from "./task-set.js";
 
@@ -39,15 +39,15 @@ const fromRow = (r: Row): ProbeState => ({
 });
 
 export class ProbeStates {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: SqlDb) {}
 
-  get(probe: string): ProbeState | undefined {
-    const row = this.db.prepare("SELECT * FROM probes WHERE probe = ?").get(probe) as Row | undefined;
+  async get(probe: string): Promise<ProbeState | undefined> {
+    const row = await this.db.get<Row>("SELECT * FROM probes WHERE probe = ?", [probe]);
     return row && fromRow(row);
   }
 
-  list(): ProbeState[] {
-    return (this.db.prepare("SELECT * FROM probes ORDER BY probe").all() as Row[]).map(fromRow);
+  async list(): Promise<ProbeState[]> {
+    return (await this.db.all<Row>("SELECT * FROM probes ORDER BY probe")).map(fromRow);
   }
 
   /**
@@ -55,29 +55,29 @@ export class ProbeStates {
    * says nothing about when the probe was last heard, so it keeps a known probe's last seen.
    * A bare "online"/"offline" of an older probe changes the state only.
    */
-  record(probe: string, status: ReadStatus, now: number, retained: boolean): StatusChange {
-    const before = this.get(probe);
+  async record(probe: string, status: ReadStatus, now: number, retained: boolean): Promise<StatusChange> {
+    const before = await this.get(probe);
     const lastSeen = retained && before ? before.lastSeen : now;
     if ("legacy" in status) {
-      this.db.prepare(`INSERT INTO probes (probe, state, labels, last_seen) VALUES (?, ?, '{}', ?)
-        ON CONFLICT (probe) DO UPDATE SET state = excluded.state, last_seen = excluded.last_seen`).run(probe, status.state, lastSeen);
+      await this.db.run(`INSERT INTO probes (probe, state, labels, last_seen) VALUES (?, ?, '{}', ?)
+        ON CONFLICT (probe) DO UPDATE SET state = excluded.state, last_seen = excluded.last_seen`, [probe, status.state, lastSeen]);
       return { first: !before, labelsChanged: false };
     }
-    this.db.prepare(`INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+    await this.db.run(`INSERT INTO probes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
       ON CONFLICT (probe) DO UPDATE SET state = excluded.state, labels = excluded.labels,
         applied_version = excluded.applied_version, config_error = excluded.config_error, spooled = excluded.spooled,
-        dropped = excluded.dropped, software = excluded.software, last_seen = excluded.last_seen`)
-      .run(probe, status.state, JSON.stringify(status.labels), status.appliedVersion, status.configError,
-        status.spooled, status.dropped, status.software, lastSeen);
+        dropped = excluded.dropped, software = excluded.software, last_seen = excluded.last_seen`,
+      [probe, status.state, JSON.stringify(status.labels), status.appliedVersion, status.configError,
+        status.spooled, status.dropped, status.software, lastSeen]);
     return { first: !before, labelsChanged: !!before && canonicalJson(before.labels) !== canonicalJson(status.labels) };
   }
 
-  setPublishError(probe: string, error: string | null): void {
-    this.db.prepare("UPDATE probes SET publish_error = ? WHERE probe = ?").run(error, probe);
+  async setPublishError(probe: string, error: string | null): Promise<void> {
+    await this.db.run("UPDATE probes SET publish_error = ? WHERE probe = ?", [error, probe]);
   }
 
   /** The probes whose last reported labels include every pair. */
-  withLabels(pairs: [string, string][]): string[] {
-    return this.list().filter((p) => pairs.every(([k, v]) => p.labels[k] === v)).map((p) => p.probe);
+  async withLabels(pairs: [string, string][]): Promise<string[]> {
+    return (await this.list()).filter((p) => pairs.every(([k, v]) => p.labels[k] === v)).map((p) => p.probe);
   }
 }

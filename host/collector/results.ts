@@ -45,12 +45,12 @@ function toRecord(r: Row): StoredRecord {
 }
 
 /** The newest `limit` results of the window that pass the filters, newest first. */
-export function listResults(store: Store, f: Filter, code: CodeFilter | undefined, limit: number): StoredRecord[] {
+export async function listResults(store: Store, f: Filter, code: CodeFilter | undefined, limit: number): Promise<StoredRecord[]> {
   const params: unknown[] = [f.from, f.to];
-  let sql = `SELECT * FROM results WHERE ts >= ? AND ts < ?${filters(f, params)}`;
+  let sql = `SELECT * FROM results WHERE ts >= ? AND ts < ?${filters(f, params, store.db.dialect)}`;
   if (code === "ok") sql += " AND code IS NULL";
   else if (code === "failed") sql += " AND code IS NOT NULL";
   else if (code !== undefined) { sql += " AND code = ?"; params.push(code); }
   params.push(limit);
-  return (store.db.prepare(`${sql} ORDER BY ts DESC, id DESC LIMIT ?`).all(...params) as Row[]).map(toRecord);
+  return (await store.db.all<Row>(`${sql} ORDER BY ts DESC, id DESC LIMIT ?`, params)).map(toRecord);
 }

@@ -7,6 +7,8 @@
 
 import { errorCodeInfo, type ErrorCode } from "../codes.js";
 import { PHASES, phaseColumn } from "../wire/record.js";
+import { oneOf } from "./db/dialect.js";
+import type { Dialect } from "./db/sql.js";
 import { HOUR_MS, MINUTE_MS, type Store } from "./store.js";
 
 export interface Window {
@@ -86,12 +88,11 @@ function split({ from, to }: Window, useHours: boolean): { hours: Range[]; minut
 }
 
 /** The SQL conditions (" AND …") of a filter's task, probe and probes; their values go to `params`. */
-export function filters(f: Filter, params: unknown[]): string {
+export function filters(f: Filter, params: unknown[], dialect: Dialect): string {
   let sql = "";
   if (f.task) { sql += " AND task = ?"; params.push(f.task); }
   if (f.probe) { sql += " AND probe = ?"; params.push(f.probe); }
-  // one parameter however many probes: SQLite bounds the number of parameters
-  if (f.probes) { sql += " AND probe IN (SELECT value FROM json_each(?))"; params.push(JSON.stringify(f.probes)); }
+  if (f.probes) sql += ` AND ${oneOf(dialect, "probe", f.probes, params)}`;
   return sql;
 }
 
@@ -102,25 +103,26 @@ export interface GroupCount {
 }
 
 /** Counts per code (0 = success), optionally grouped by task or probe, exact over the window. */
-export function counts(store: Store, f: Filter, groupBy: "none" | "task" | "probe" = "none"): GroupCount[] {
+export function counts(store: Store, f: Filter, groupBy: "none" | "task" | "probe" = "none"): Promise<GroupCount[]> {
   const key = groupBy === "none" ? "''" : groupBy;
   const parts: string[] = [];
   const params: unknown[] = [];
   const { hours, minutes, raw } = split(f, !f.probe && !f.probes && groupBy !== "probe");
   for (const [a, b] of hours) {
     params.push(a / HOUR_MS, b / HOUR_MS);
-    parts.push(`SELECT ${key} AS key, code, n FROM hours WHERE hour >= ? AND hour < ?${filters(f, params)}`);
+    parts.push(`SELECT ${key} AS key, code, n FROM hours WHERE hour >= ? AND hour < ?${filters(f, params, store.db.dialect)}`);
   }
   for (const [a, b] of minutes) {
     params.push(a / MINUTE_MS, b / MINUTE_MS);
-    parts.push(`SELECT ${key} AS key, code, n FROM minutes WHERE minute >= ? AND minute < ?${filters(f, params)}`);
+    parts.push(`SELECT ${key} AS key, code, n FROM minutes WHERE minute >= ? AND minute < ?${filters(f, params, store.db.dialect)}`);
   }
   for (const [a, b] of raw) {
     params.push(a, b);
-    parts.push(`SELECT ${key} AS key, coalesce(code, 0) AS code, 1 AS n FROM results WHERE ts >= ? AND ts < ?${filters(f, params)}`);
+    parts.push(`SELECT ${key} AS key, coalesce(code, 0) AS code, 1 AS n FROM results WHERE ts >= ? AND ts < ?${filters(f, params, store.db.dialect)}`);
   }
-  const sql = `SELECT key, code, sum(n) AS n FROM (${parts.join(" UNION ALL ")}) GROUP BY key, code`;
-  return store.db.prepare(sql).all(...params) as GroupCount[];
+  // the subquery's alias: PostgreSQL requires one
+  const sql = `SELECT key, code, sum(n) AS n FROM (${parts.join(" UNION ALL ")}) AS counted GROUP BY key, code`;
+  return store.db.all<GroupCount>(sql, params);
 }
 
 export interface TopError {
@@ -153,10 +155,10 @@ export function rankTop(byCode: Map<number, number>, total: number): Omit<TopErr
 }
 
 /** The top five error types of a window (DESIGN.md "Collector HTTP API"). */
-export function topErrors(store: Store, f: Filter): TopErrors {
+export async function topErrors(store: Store, f: Filter): Promise<TopErrors> {
   let total = 0;
   const byCode = new Map<number, number>();
-  for (const { code, n } of counts(store, f)) {
+  for (const { code, n } of await counts(store, f)) {
     total += n;
     if (code !== 0) byCode.set(code, (byCode.get(code) ?? 0) + n);
   }
@@ -194,26 +196,31 @@ function bucketMinutes(f: Window): number {
   return Math.max(1, Math.ceil((f.to - f.from) / MINUTE_MS / 60));
 }
 
-export function summary(store: Store, f: Filter) {
-  const overall = tally(counts(store, f)).get("") ?? { total: 0, failed: 0, byCode: new Map() };
-  const tasks = tally(counts(store, f, "task"));
-  const probes = tally(counts(store, f, "probe"));
+export async function summary(store: Store, f: Filter) {
   const params: unknown[] = [f.from, f.to];
-  const where = `ts >= ? AND ts < ?${filters(f, params)}`;
-  const avgs = store.db.prepare(`SELECT ${Object.values(COLUMNS).map((c) => `avg(${c}) AS ${c}`).join(", ")}
-    FROM results WHERE ${where}`).get(...params) as Record<string, number | null>;
-  const perTask = new Map((store.db.prepare(`SELECT task, avg(total_ms) AS avg FROM results WHERE ${where} GROUP BY task`)
-    .all(...params) as { task: string; avg: number }[]).map((r) => [r.task, r.avg]));
-  const seriesRows = seriesQuery(store, f, bucketMinutes(f));
+  const where = `ts >= ? AND ts < ?${filters(f, params, store.db.dialect)}`;
+  // independent reads: on PostgreSQL they run on several connections at once
+  const [overallRows, taskRows, probeRows, avgs, perTaskRows, seriesRows, allTaskRows] = await Promise.all([
+    counts(store, f), counts(store, f, "task"), counts(store, f, "probe"),
+    store.db.get<Record<string, number | null>>(`SELECT ${Object.values(COLUMNS).map((c) => `avg(${c}) AS ${c}`).join(", ")}
+      FROM results WHERE ${where}`, params),
+    store.db.all<{ task: string; avg: number }>(`SELECT task, avg(total_ms) AS avg FROM results WHERE ${where} GROUP BY task`, params),
+    seriesQuery(store, f, bucketMinutes(f)),
+    counts(store, { ...f, task: undefined }, "task"),
+  ]);
+  const overall = tally(overallRows).get("") ?? { total: 0, failed: 0, byCode: new Map() };
+  const tasks = tally(taskRows);
+  const probes = tally(probeRows);
+  const perTask = new Map(perTaskRows.map((r) => [r.task, r.avg]));
   const round = (x: number | null) => (x === null ? null : Math.round(x * 100) / 100);
-  const allTasks = tally(counts(store, { ...f, task: undefined }, "task"));
+  const allTasks = tally(allTaskRows);
   return {
     from: f.from,
     to: f.to,
     total: overall.total,
     failed: overall.failed,
     successRate: rate(overall.total, overall.failed),
-    phases: Object.fromEntries(Object.entries(COLUMNS).map(([name, col]) => [name, round(avgs[col])])),
+    phases: Object.fromEntries(Object.entries(COLUMNS).map(([name, col]) => [name, round(avgs?.[col] ?? null)])),
     tasks: [...tasks].sort((a, b) => a[0].localeCompare(b[0])).map(([task, r]) => ({
       task, total: r.total, failed: r.failed, successRate: rate(r.total, r.failed),
       topCode: mostFrequent(r.byCode), avgTotalMs: round(perTask.get(task) ?? null),
@@ -226,11 +233,11 @@ export function summary(store: Store, f: Filter) {
   };
 }
 
-function seriesQuery(store: Store, f: Filter, bucket: number) {
+async function seriesQuery(store: Store, f: Filter, bucket: number) {
   const params: unknown[] = [bucket, bucket, Math.floor(f.from / MINUTE_MS), Math.ceil(f.to / MINUTE_MS)];
   const sql = `SELECT (minute / ?) * ? AS b, sum(n) AS total, sum(CASE WHEN code != 0 THEN n ELSE 0 END) AS failed
-    FROM minutes WHERE minute >= ? AND minute < ?${filters(f, params)} GROUP BY b ORDER BY b`;
-  return (store.db.prepare(sql).all(...params) as { b: number; total: number; failed: number }[])
+    FROM minutes WHERE minute >= ? AND minute < ?${filters(f, params, store.db.dialect)} GROUP BY b ORDER BY b`;
+  return (await store.db.all<{ b: number; total: number; failed: number }>(sql, params))
     .map((r) => ({ t: r.b * MINUTE_MS, total: r.total, failed: r.failed }));
 }
 

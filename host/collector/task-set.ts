@@ -1,9 +1,10 @@
 // The fleet's task set in the database (DESIGN.md "Fleet control plane"): each task's JSON as
 // given, and one version for the whole set. Applying a set replaces the whole set (declarative);
 // the version grows by one only when a task was added, removed or its JSON changed (compared in
-// canonical form, so key order and spacing are no change).
+// canonical form, so key order and spacing are no change). Collectors sharing one database
+// apply one set after the other: each apply first locks the task_set row.
 
-import type Database from "better-sqlite3";
+import type { SqlDb } from "./db/sql.js";
 
 /** A task as given: validated JSON with a string id. */
 export type TaskJson = Record<string, unknown> & { id: string };
@@ -29,34 +30,37 @@ export function canonicalJson(value: unknown): string {
 }
 
 export class TaskSet {
-  private readonly replace: (tasks: TaskJson[]) => TaskSetDiff;
+  constructor(private readonly db: SqlDb) {}
 
-  constructor(private readonly db: Database.Database) {
-    this.replace = db.transaction((tasks: TaskJson[]) => this.diffAndWrite(tasks));
+  async version(db: SqlDb = this.db): Promise<number> {
+    return (await db.get<{ version: number }>("SELECT version FROM task_set"))!.version;
   }
 
-  version(): number {
-    return (this.db.prepare("SELECT version FROM task_set").get() as { version: number }).version;
-  }
-
-  /** The set and its version, read together; tasks ordered by id. */
-  current(): TaskSetState {
-    return this.db.transaction(() => ({
-      version: this.version(),
-      tasks: (this.db.prepare("SELECT json FROM tasks ORDER BY id").all() as { json: string }[]).map((r) => JSON.parse(r.json) as TaskJson),
-    }))();
+  /**
+   * The set and its version as of one moment, without a lock: read again when an apply
+   * committed in between (each statement sees the latest commit on PostgreSQL).
+   */
+  async current(): Promise<TaskSetState> {
+    for (;;) {
+      const version = await this.version();
+      const rows = await this.db.all<{ json: string }>("SELECT json FROM tasks ORDER BY id");
+      if (await this.version() === version) return { version, tasks: rows.map((r) => JSON.parse(r.json) as TaskJson) };
+    }
   }
 
   /** Replaces the whole set with `tasks` (ids unique, every task valid) in one transaction. */
-  apply(tasks: TaskJson[]): TaskSetDiff {
-    return this.replace(tasks);
+  apply(tasks: TaskJson[]): Promise<TaskSetDiff> {
+    return this.db.transaction(async (tx) => {
+      // taken first: another collector's apply waits here until this one commits
+      await tx.run("UPDATE task_set SET version = version");
+      return this.diffAndWrite(tx, tasks);
+    });
   }
 
-  private diffAndWrite(tasks: TaskJson[]): TaskSetDiff {
-    const before = new Map((this.db.prepare("SELECT id, json FROM tasks").all() as { id: string; json: string }[])
+  private async diffAndWrite(tx: SqlDb, tasks: TaskJson[]): Promise<TaskSetDiff> {
+    const before = new Map((await tx.all<{ id: string; json: string }>("SELECT id, json FROM tasks"))
       .map((r) => [r.id, canonicalJson(JSON.parse(r.json))]));
     const diff: TaskSetDiff = { version: 0, added: [], changed: [], removed: [], unchanged: [] };
-    const upsert = this.db.prepare("INSERT INTO tasks VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json");
     for (const task of tasks) {
       const was = before.get(task.id);
       before.delete(task.id);
@@ -64,14 +68,13 @@ export class TaskSet {
       if (was === canonicalJson(task)) diff.unchanged.push(task.id);
       else {
         (was === undefined ? diff.added : diff.changed).push(task.id);
-        upsert.run(task.id, JSON.stringify(task));
+        await tx.run("INSERT INTO tasks VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json", [task.id, JSON.stringify(task)]);
       }
     }
     diff.removed = [...before.keys()];
-    const remove = this.db.prepare("DELETE FROM tasks WHERE id = ?");
-    for (const id of diff.removed) remove.run(id);
-    if (diff.added.length || diff.changed.length || diff.removed.length) this.db.prepare("UPDATE task_set SET version = version + 1").run();
-    diff.version = this.version();
+    for (const id of diff.removed) await tx.run("DELETE FROM tasks WHERE id = ?", [id]);
+    if (diff.added.length || diff.changed.length || diff.removed.length) await tx.run("UPDATE task_set SET version = version + 1");
+    diff.version = await this.version(tx);
     for (const list of [diff.added, diff.changed, diff.removed, diff.unchanged]) list.sort();
     return diff;
   }

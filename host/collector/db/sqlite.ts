@@ -40,8 +40,15 @@ export class SqliteDb implements SqlDb {
     return this.prepare(sql).run(...params).changes;
   }
 
+  /** Runs `fn` (synchronous work on `db`) when no transaction is open, after those queued. */
+  serialized<T>(fn: () => T | Promise<T>): Promise<T> {
+    const next = this.queue.then(fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
   transaction<T>(fn: (tx: SqlDb) => Promise<T>): Promise<T> {
-    const next = this.queue.then(async () => {
+    return this.serialized(async () => {
       this.db.exec("BEGIN IMMEDIATE");
       try {
         const out = await fn(this);
@@ -52,8 +59,6 @@ export class SqliteDb implements SqlDb {
         throw err;
       }
     });
-    this.queue = next.catch(() => {});
-    return next;
   }
 
   async close(): Promise<void> {
