@@ -18,11 +18,14 @@ const hostField = taskSchema.shape.target.shape.host;
 
 function checkPort(text: string, target: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new TargetError(`the port ${JSON.stringify(text)} of target ${JSON.stringify(target)} is not a number from 1 to 65535`);
+  if (!(port >= 1 && port <= 65535)) throw new TargetError(`target ${JSON.stringify(target)}: the port ${JSON.stringify(text)} is not a number from 1 to 65535`);
   return port;
 }
 
 export function parseTarget(target: string): ProbeTarget {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+    throw new TargetError(`target ${JSON.stringify(target)}: the host must be host:port without a scheme (this is a TCP prober)`);
+  }
   let host: string;
   let port: number | undefined;
   const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(target);
@@ -36,7 +39,7 @@ export function parseTarget(target: string): ProbeTarget {
     const colon = target.lastIndexOf(":");
     host = colon < 0 ? target : target.slice(0, colon);
     if (colon >= 0) port = checkPort(target.slice(colon + 1), target);
-    if (host.includes(":")) throw new TargetError(`target ${JSON.stringify(target)}: write an IPv6 address with a port as [address]:port`);
+    if (/^[0-9a-f:.]+$/i.test(host) && host.includes(":")) throw new TargetError(`target ${JSON.stringify(target)}: write an IPv6 address with a port as [address]:port`);
   }
   const checked = hostField.safeParse(host);
   if (!checked.success) {
