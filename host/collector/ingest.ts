@@ -4,7 +4,9 @@
 // broker considers delivered. Probes' statuses and dropped counts arrive on the same client.
 
 import type { Duplex } from "node:stream";
-import mqtt, { MqttClient, type IClientOptions } from "mqtt";
+import { MqttClient, type IClientOptions } from "mqtt";
+import { connectBrokers } from "../mqtt/broker-list.js";
+import { fallBackToMqtt311, fellBack } from "../mqtt/mqtt5-fallback.js";
 import { printable } from "../text/printable.js";
 import { countedLogger } from "./counted-log.js";
 import { MAX_PACKET_BYTES } from "../wire/record.js";
@@ -21,7 +23,8 @@ const MAX_BATCH_RECORDS = 2000;
 const RECEIVE_MAXIMUM = 1000;
 
 export interface IngestOptions {
-  /** the broker's URL, for the log and for connecting unless `stream` is given */
+  /** the broker's URL, or a cluster's as a comma-separated list (host/mqtt/broker-list.ts), for
+   * the log and for connecting unless `stream` is given */
   brokerUrl: string;
   /** a connection to a broker in this process (the embedded one), instead of the URL */
   stream?: () => Duplex;
@@ -36,7 +39,7 @@ export interface IngestOptions {
   /** 4 (MQTT 3.1.1, the default; the embedded broker speaks only this) or 5, which lets the
    * collector ask the broker for up to 1000 unacknowledged messages in flight instead of its
    * v3 default (Mosquitto: 20), so batches are not starved while their commit is pending, and
-   * for no packet over MAX_PACKET_BYTES */
+   * for no packet over MAX_PACKET_BYTES; falls back to 4 where the broker refuses 5 */
   protocolVersion?: 4 | 5;
   store: Store;
   metrics: CollectorMetrics;
@@ -69,7 +72,7 @@ function internalSendPacket(client: MqttClient): { get: SendPacket; set(f: SendP
   return { get: internals._sendPacket.bind(client), set: (f) => (internals._sendPacket = f) };
 }
 
-function connect(opts: IngestOptions): MqttClient {
+function connect(opts: IngestOptions, log: (line: string) => void): MqttClient {
   const options: IClientOptions = {
     clientId: opts.clientId,
     clean: false,
@@ -84,7 +87,10 @@ function connect(opts: IngestOptions): MqttClient {
     ca: opts.ca,
     resubscribe: true,
   };
-  return opts.stream ? new MqttClient(opts.stream, options) : mqtt.connect(opts.brokerUrl, options);
+  if (opts.stream) return new MqttClient(opts.stream, options);
+  const client = connectBrokers(opts.brokerUrl, options, log);
+  fallBackToMqtt311(client, log);
+  return client;
 }
 
 export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
@@ -94,7 +100,7 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     opts.metrics.reject(reason);
     logReject(reason, topic, detail);
   };
-  const client = connect(opts);
+  const client = connect(opts, log);
   client.on("error", (err) => log(`mqtt: ${printable(err.message)}`));
   client.on("reconnect", () => log("mqtt: reconnecting"));
 
@@ -220,10 +226,12 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   // Resolves once the subscription is in place, so nothing published afterwards is missed.
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => {
+      if (fellBack(err)) return; // connecting again under 3.1.1
+      client.off("error", fail);
       client.end(true);
       reject(new Error(`cannot connect to MQTT broker ${opts.brokerUrl}: ${printable(err.message)}`));
     };
-    client.once("error", fail);
+    client.on("error", fail);
     client.once("connect", (connack) => {
       client.off("error", fail);
       subscribe(connack.sessionPresent, (err) => (err ? reject(err) : resolve()));

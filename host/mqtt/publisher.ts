@@ -15,17 +15,19 @@
 // With `onConfig`, it also subscribes to the probe's config topic (QoS 1) at every connect:
 // the retained config arrives then, and every new one after it.
 
-import mqtt, { type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { fitRecord } from "../wire/fit.js";
 import { probeClientId } from "../wire/id.js";
 import { MAX_MESSAGE_BYTES, type ResultRecord } from "../wire/record.js";
 import { STATUS_EVERY_MS } from "../wire/status.js";
 import { configTopic, droppedTopic, resultTopic, statusTopic } from "../wire/topics.js";
+import { connectBrokers } from "./broker-list.js";
+import { fallBackToMqtt311 } from "./mqtt5-fallback.js";
 import type { Spool, SpoolEntry } from "./spool.js";
 import { probeStatus, sameFields, type StatusFields } from "./status.js";
 
 export interface PublisherOptions {
-  /** mqtt://, mqtts://, ws:// … */
+  /** mqtt://, mqtts://, ws:// …, or a comma-separated list of a cluster's nodes (host/mqtt/broker-list.ts) */
   brokerUrl: string;
   probe: string;
   spool: Spool;
@@ -33,7 +35,7 @@ export interface PublisherOptions {
   password?: string;
   /** CA certificate (PEM) for mqtts:// */
   ca?: Buffer;
-  /** 4 (MQTT 3.1.1, default: every broker, aedes included) or 5 */
+  /** 4 (MQTT 3.1.1, default: every broker, aedes included) or 5, falling back to 4 where refused */
   protocolVersion?: 4 | 5;
   /** results per message at most; more than 1 sends JSON arrays, one per task (default 1) */
   batch?: number;
@@ -97,7 +99,7 @@ export class Publisher {
     this.maxInflight = Math.max(1, opts.inflight ?? 32);
     this.log = opts.log ?? (() => {});
     this.fields = { labels: opts.labels ?? {}, appliedVersion: null, configError: null };
-    this.client = mqtt.connect(opts.brokerUrl, {
+    this.client = connectBrokers(opts.brokerUrl, {
       clientId: probeClientId(opts.probe),
       clean: true,
       protocolVersion: opts.protocolVersion ?? 4,
@@ -109,7 +111,8 @@ export class Publisher {
       will: { topic: statusTopic(opts.probe), payload: this.statusPayload("offline"), qos: 1, retain: true },
       // subscribed again by onConnect, so that a retained config arrives exactly once a connection
       resubscribe: false,
-    });
+    }, this.log);
+    fallBackToMqtt311(this.client, this.log);
     this.client.on("connect", () => this.onConnect());
     this.client.on("close", () => this.onDisconnect());
     this.client.on("error", (err) => this.log(`mqtt: ${err.message}`));

@@ -46,8 +46,8 @@ const echoTask = (id: string, extra: object = {}) => taskFile(`${id}.json`, {
   id, target: { host: "127.0.0.1", port: echo.port }, steps: [{ send: "PING\r\n", verify: "partial", expect: "PING" }], ...extra,
 });
 
-const stored = (probe: string) =>
-  (collector.store.db.prepare("SELECT count(*) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
+const stored = async (probe: string) =>
+  (await collector.store.db.get<{ n: number }>("SELECT count(*) AS n FROM results WHERE probe = ?", [probe]))!.n;
 
 /** Processes whose command line holds `marker` (Linux /proc): what is left of a stopped probe. */
 function processesWith(marker: string): number[] {
@@ -64,7 +64,7 @@ describe("catprobe probe --broker", () => {
   it.each([
     ["127.0.0.1:1883", "no scheme: expected one of mqtt://, mqtts://, ws://, wss:// (e.g. mqtt://127.0.0.1:1883)"],
     ["http://127.0.0.1:1883", "the scheme must be one of mqtt, mqtts, ws, wss, not http"],
-    ["mqtt://127.0.0.1:1,mqtt://127.0.0.1:2", "several brokers (a cluster) are not supported yet: give one URL"],
+    ["mqtt://127.0.0.1:1,127.0.0.1:2", "item 2 (127.0.0.1:2): no scheme: expected one of mqtt://, mqtts://, ws://, wss:// (e.g. mqtt://127.0.0.1:2)"],
     ["mqtt://127.0.0.1:1883/results", "a path is only for ws:// and wss:// (got /results)"],
     ["mqtt://127.0.0.1:0", "the port must be from 1 to 65535"],
   ])("refuses %s at start with one line, exit 2", async (url, why) => {
@@ -86,7 +86,7 @@ describe("catprobe probe --once", () => {
       "--spool", join(dir, "once-ok.db"), "--once"]);
     expect(await passing.exited).toBe(0);
     expect(passing.out.stderr).toContain("probe edge-once-ok: 1 run: 1 ok, 0 failed; 1 result delivered, 0 still spooled\n");
-    expect(stored("edge-once-bad")).toBe(2);
+    expect(await stored("edge-once-bad")).toBe(2);
   }, 30_000);
 
   it("keeps its spool in $XDG_STATE_HOME/catprobe by default, and says where", async () => {
@@ -106,7 +106,7 @@ describe("catprobe probe, stopped by a signal", () => {
   it("SIGTERM: stops scheduling, delivers, closes the spool and exits 0", async () => {
     const spool = join(dir, "term.db");
     const r = cli(["probe", forever(), "--broker", collector.brokerUrl, "--probe", "edge-term", "--spool", spool]);
-    await until(() => stored("edge-term") >= 3, "results from the probe");
+    await until(async () => await stored("edge-term") >= 3, "results from the probe");
     r.child.kill("SIGTERM");
     const started = Date.now();
     expect(await r.exited).toBe(0);
@@ -134,7 +134,7 @@ describe("catprobe probe, stopped by a signal", () => {
   it("through `npx catprobe probe`: SIGTERM to npx stops the probe cleanly and its results arrived", async () => {
     const spool = join(dir, "npx.db");
     const r = start("npx", ["catprobe", "probe", forever(), "--broker", collector.brokerUrl, "--probe", "edge-npx", "--spool", spool]);
-    await until(() => stored("edge-npx") >= 3, "results from the probe under npx", 30_000);
+    await until(async () => await stored("edge-npx") >= 3, "results from the probe under npx", 30_000);
     expect(processesWith(spool).length).toBeGreaterThan(0);
     r.child.kill("SIGTERM"); // what systemd, a container runtime or `timeout --foreground` does: npx only
     await r.exited;
