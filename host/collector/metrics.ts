@@ -45,6 +45,8 @@ export const PHASE_LABELS = [
 export const PHASE_BUCKETS: readonly number[] = Object.freeze([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]);
 
 const PHASE_KEYS = PHASE_LABELS.map(([, key]) => key);
+// PhaseHistograms.observe() reads the phases in this order
+if (PHASE_KEYS.join() !== "dnsMs,connectMs,tlsMs,firstByteMs,totalMs") throw new Error("PHASE_LABELS and observe() differ");
 const SLOTS = PHASE_BUCKETS.length + 1; // the last slot: above every bound (+Inf)
 
 /** One task label's phase histograms: per phase, non-cumulative bucket counts, count and sum. */
@@ -75,17 +77,13 @@ class PhaseHistograms {
     return row;
   }
 
-  observe(row: PhaseRow, timings: Timings): void {
-    for (let p = 0; p < PHASE_KEYS.length; p++) {
-      const ms = timings[PHASE_KEYS[p]];
-      if (ms === null || ms === undefined) continue;
-      const s = ms / 1000;
-      let b = 0;
-      while (b < PHASE_BUCKETS.length && s > PHASE_BUCKETS[b]) b++;
-      row.buckets[p * SLOTS + b]++;
-      row.counts[p]++;
-      row.sums[p] += s;
-    }
+  /** The phases of PHASE_LABELS, in order, each by its own property access (no keyed loop). */
+  observe(row: PhaseRow, t: Timings): void {
+    if (t.dnsMs !== null && t.dnsMs !== undefined) add(row, 0, t.dnsMs);
+    if (t.connectMs !== null && t.connectMs !== undefined) add(row, 1, t.connectMs);
+    if (t.tlsMs !== null && t.tlsMs !== undefined) add(row, 2, t.tlsMs);
+    if (t.firstByteMs !== null && t.firstByteMs !== undefined) add(row, 3, t.firstByteMs);
+    add(row, 4, t.totalMs);
   }
 
   async get() {
@@ -110,6 +108,15 @@ class PhaseHistograms {
   reset(): void {
     this.rows.clear();
   }
+}
+
+function add(row: PhaseRow, p: number, ms: number): void {
+  const s = ms / 1000;
+  let b = 0;
+  while (b < PHASE_BUCKETS.length && s > PHASE_BUCKETS[b]) b++;
+  row.buckets[p * SLOTS + b]++;
+  row.counts[p]++;
+  row.sums[p] += s;
 }
 
 /** The certificate of one (task, probe) pair as its latest result (by `ts`) had it. */
@@ -234,6 +241,8 @@ export class CollectorMetrics {
     let lastTask: string | undefined;
     let label = "";
     let row: PhaseRow | undefined;
+    let cert: CertEntry | undefined;
+    let certOf: StoredRecord | undefined;
     for (const record of records) {
       if (record.task !== lastTask) {
         // a batch comes from one probe/task topic: one lookup a batch
@@ -249,30 +258,35 @@ export class CollectorMetrics {
       this.lag.observe(Math.max(0, (now - record.ts) / 1000));
       this.phases.observe(row!, record.timings);
       const notAfter = record.tls?.notAfter;
-      if (notAfter) this.cert(record, label, notAfter);
+      if (notAfter) {
+        if (!certOf || certOf.task !== record.task || certOf.probe !== record.probe) cert = this.certs.get(`${record.task}\0${record.probe}`);
+        certOf = record;
+        cert = this.cert(record, label, notAfter, cert);
+      }
     }
     for (const { task, code, n } of byKey.values()) this.results.inc({ task, code }, n);
   }
 
-  private cert(record: StoredRecord, task: string, notAfter: string): void {
-    const key = `${record.task}\0${record.probe}`;
-    const known = this.certs.get(key);
-    if (known && record.ts < known.ts) return; // an older run delivered late
+  /** Keeps the certificate of `record` (task label `task`) unless a later run's is known; its entry. */
+  private cert(record: StoredRecord, task: string, notAfter: string, known: CertEntry | undefined): CertEntry | undefined {
+    if (known && record.ts < known.ts) return known; // an older run delivered late
     if (known && known.notAfter === notAfter) {
       known.ts = record.ts;
-      return;
+      return known;
     }
     const ms = Date.parse(notAfter);
-    if (Number.isNaN(ms)) return;
+    if (Number.isNaN(ms)) return known;
     if (known) {
       Object.assign(known, { ts: record.ts, notAfter, seconds: ms / 1000 });
-      return;
+      return known;
     }
     const probe = this.probeLabel(record.probe);
     const series = `${task}\0${probe}`;
     const within = this.certSeries.has(series) || this.certSeries.size < this.caps.certSeries;
     if (within) this.certSeries.add(series);
-    this.certs.set(key, { task, probe: within ? probe : OTHER, ts: record.ts, notAfter, seconds: ms / 1000 });
+    const created = { task, probe: within ? probe : OTHER, ts: record.ts, notAfter, seconds: ms / 1000 };
+    this.certs.set(`${record.task}\0${record.probe}`, created);
+    return created;
   }
 
   private probeLabel(probe: string): string {

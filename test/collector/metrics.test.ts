@@ -258,6 +258,20 @@ describe("probe and certificate-series caps (CollectorMetrics, small caps)", () 
     expect(pick(s, "catprobe_probe_up", {}).map((x) => [x.labels.probe, x.value])).toEqual([["a", 1], ["b", 1], [OTHER, 1]]);
   });
 
+  it("certificate expiry over one call of several probes and tasks, runs out of order, and an unreadable notAfter", async () => {
+    const m = new CollectorMetrics();
+    const t = Date.now();
+    m.storedBatch([
+      at(t, "p1", "web", "2027-01-10T00:00:00Z"), at(t, "p2", "web", "2027-01-20T00:00:00Z"),
+      at(t + 2, "p1", "web", "2027-04-10T00:00:00Z"), at(t + 1, "p1", "web", "2027-02-10T00:00:00Z"),
+      at(t, "p1", "api", "not a date"), at(t + 3, "p2", "web", "2027-05-20T00:00:00Z"),
+    ], t);
+    const s = parse(await m.registry.metrics());
+    expect(pick(s, "catprobe_cert_expiry_timestamp_seconds", {}).map((x) => [x.labels.task, x.labels.probe, x.value])).toEqual([
+      ["web", "p1", Date.parse("2027-04-10T00:00:00Z") / 1000], ["web", "p2", Date.parse("2027-05-20T00:00:00Z") / 1000],
+    ]);
+  });
+
   it("certificate series past the cap: under their task with probe \"_other\", the earliest expiry", async () => {
     const m = new CollectorMetrics({ tasks: 2, probes: 10, certSeries: 2 });
     const t = Date.now();
