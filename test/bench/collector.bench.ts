@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import mqtt, { type MqttClient } from "mqtt";
 import { startCollector } from "../../host/collector/collector.js";
 import { topErrors } from "../../host/collector/stats.js";
-import { Store } from "../../host/collector/store.js";
+import { openStore } from "../../host/collector/store.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { record } from "../helpers/records.js";
 import { until } from "../helpers/until.js";
@@ -59,9 +59,10 @@ export async function benchCollector(ratios: Ratios): Promise<void> {
   const bare: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const collector = await startCollector({ broker: broker.url, http: "127.0.0.1:0", db: join(dir, `c${round}.db`) });
-    const stored = () => (collector.store.db.prepare("SELECT count(*) AS n FROM results").get() as { n: number }).n;
     let storedCount = 0;
-    const poll = setInterval(() => { storedCount = stored(); }, 20);
+    const poll = setInterval(async () => {
+      storedCount = (await collector.store.db.get<{ n: number }>("SELECT count(*) AS n FROM results"))!.n;
+    }, 20);
     ours.push(await ingestRate(broker.url, round * 2, () => storedCount));
     clearInterval(poll);
     await collector.close();
@@ -76,11 +77,11 @@ export async function benchCollector(ratios: Ratios): Promise<void> {
   ratios.addValue("collector-ingest/bare-subscriber", median(ours) / median(bare));
 
   console.log("/api/top-errors over 1,000,000 stored results (spread over 7 days, 50 probes, 10 tasks)");
-  const store = new Store(join(dir, "million.db"));
+  const store = await openStore(join(dir, "million.db"));
   const now = Date.now();
   const codes = [null, null, null, 600, 601, 603, 607, 607, 608, 609];
   for (let batch = 0; batch < 100; batch++) {
-    store.add(Array.from({ length: 10_000 }, (_, i) => {
+    await store.add(Array.from({ length: 10_000 }, (_, i) => {
       const n = batch * 10_000 + i;
       return record(`p${n % 50}`, `t${n % 10}`, now - Math.floor((n / 1_000_000) * 7 * 86_400_000), codes[n % 10]);
     }));
@@ -90,10 +91,10 @@ export async function benchCollector(ratios: Ratios): Promise<void> {
     let total = 0;
     for (let i = 0; i < 21; i++) {
       const t0 = performance.now();
-      total = topErrors(store, { from: now - ms + 1234, to: now + 1, task }).total;
+      total = (await topErrors(store, { from: now - ms + 1234, to: now + 1, task })).total;
       times.push(performance.now() - t0);
     }
     console.log(`  window ${label.padEnd(13)} ${String(total).padStart(8)} results   median ${median(times).toFixed(2).padStart(7)} ms   max ${Math.max(...times).toFixed(2)} ms`);
   }
-  store.close();
+  await store.close();
 }

@@ -36,8 +36,8 @@ function passwordFile(): string {
   return file;
 }
 
-const stored = (c: Collector, probe: string) =>
-  (c.store.db.prepare("SELECT count(*) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
+const stored = async (c: Collector, probe: string) =>
+  (await c.store.db.get<{ n: number }>("SELECT count(*) AS n FROM results WHERE probe = ?", [probe]))!.n;
 const port = (c: Collector) => Number(new URL(c.brokerUrl).port);
 const login = (user: string) => ({ username: user, password: PASSWORDS[user] });
 const metricsText = async (c: Collector) => (await fetch(`${c.httpUrl}/metrics`)).text();
@@ -93,7 +93,7 @@ describe("the embedded broker with a password file", () => {
       expect(out).toEqual({ connack: CONNACK.badCredentials, pubacks: 0 });
       expect(await c.metrics.deniedCount("credentials")).toBe(before + 1);
     }
-    expect(stored(c, "edge-1")).toBe(0);
+    expect(await stored(c, "edge-1")).toBe(0);
   });
 
   it("refuses forged results, presence and dropped counts of another probe; nothing of them is stored", async () => {
@@ -108,7 +108,7 @@ describe("the embedded broker with a password file", () => {
     // The real edge-2 still gets through, and only its own results are there.
     await probes.publish(resultTopic("edge-2", "t"), JSON.stringify(many(20, "edge-2", "t", Date.now(), null)));
     await probes.publish(droppedTopic("edge-2"), JSON.stringify({ probe: "edge-2", total: 3 }));
-    await until(() => stored(c, "edge-2") === 20, "edge-2's own 20 results");
+    await until(async () => await stored(c, "edge-2") === 20, "edge-2's own 20 results");
     await until(async () => /catprobe_probe_dropped_results_total 3$/m.test(await metricsText(c)), "edge-2's own dropped total");
     expect(await (await fetch(`${c.httpUrl}/api/dropped`)).json()).toEqual([{ probe: "edge-2", total: 3 }]);
   });
@@ -138,9 +138,9 @@ describe("the embedded broker with a password file", () => {
       expect(connack === CONNACK.identifierRejected || connack === CONNACK.badCredentials, `${t.clientId}: CONNACK ${connack}`).toBe(true);
     }
     // The attempt that lost 20 of 20 results: the collector is still subscribed and acknowledging.
-    const before = stored(c, "edge-1");
+    const before = await stored(c, "edge-1");
     await probes.publish(resultTopic("edge-1", "t"), JSON.stringify(many(20, "edge-1", "t", Date.now(), 607)));
-    await until(() => stored(c, "edge-1") === before + 20, "20 results after the takeover attempts");
+    await until(async () => await stored(c, "edge-1") === before + 20, "20 results after the takeover attempts");
     expect(edge2Closed).toBe(false);
     expect(await c.metrics.deniedCount("client_id")).toBeGreaterThanOrEqual(2);
   });
@@ -173,8 +173,8 @@ describe("the embedded broker without a password file", () => {
     // as edge-1, publishing as edge-2
     const forged = JSON.stringify(record("edge-2", "t", Date.now(), null));
     expect(await attack(c, probeClientId("edge-1"), undefined, resultTopic("edge-2", "t"), [forged])).toEqual({ connack: CONNACK.accepted, pubacks: 0 });
-    await until(() => stored(c, "edge-1") === 1, "edge-1's result");
-    expect(stored(c, "edge-2")).toBe(0);
+    await until(async () => await stored(c, "edge-1") === 1, "edge-1's result");
+    expect(await stored(c, "edge-2")).toBe(0);
   });
 
   it("refuses credentials it cannot check rather than seem to check them", async () => {
@@ -237,7 +237,7 @@ describe("a probe over mqtts:// with a password file", () => {
       const probe = spawn(process.execPath, ["bin/catprobe.js", "probe", tasks, "--broker", c.brokerUrl, "--probe", "edge-1",
         "--ca", pki.caFile, "--password-file", passwordFileOfProbe, "--spool", join(dir, "tls-spool.db"), "--once"], { stdio: "ignore" });
       expect((await once(probe, "exit"))[0]).toBe(1); // its runs are refused connects (601), all delivered
-      await until(() => stored(c, "edge-1") === 5, "5 results over TLS");
+      await until(async () => await stored(c, "edge-1") === 5, "5 results over TLS");
     } finally {
       await c.close();
     }

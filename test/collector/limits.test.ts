@@ -25,8 +25,8 @@ import { until } from "../helpers/until.js";
 
 const dbFile = () => join(mkdtempSync(join(tmpdir(), "catprobe-limits-")), "c.db");
 
-const storedCount = (c: Collector, probe: string) =>
-  (c.store.db.prepare("SELECT count(*) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
+const storedCount = async (c: Collector, probe: string) =>
+  (await c.store.db.get<{ n: number }>("SELECT count(*) AS n FROM results WHERE probe = ?", [probe]))!.n;
 
 /**
  * A raw MQTT 3.1.1 client that declares a PUBLISH of `declared` bytes and streams its body until
@@ -81,7 +81,7 @@ describe("on the embedded broker", () => {
     expect(await collector.metrics.rejectedCount("too_large")).toBe(1);
     // others carry on
     await clients.publish(resultTopic("p-huge", "t"), JSON.stringify(record("p-huge", "t", Date.now(), null)));
-    await until(() => storedCount(collector, "p-huge") === 1, "the next result");
+    await until(async () => await storedCount(collector, "p-huge") === 1, "the next result");
   });
 
   it("keeps the highest dropped total of a probe, never a sum, and refuses forged reports", async () => {
@@ -106,9 +106,9 @@ describe("on the embedded broker", () => {
     const tls = { version: "TLSv1.3", subject: "mqtt.example", issuer: "Example CA", notAfter: "2027-01-01T00:00:00.000Z", daysLeft: 30 };
     const rich = { ...record("edge-mcu", "t", now, null), labels: { site: "工厂-3", room: "B" }, tls };
     await clients.publish(resultTopic("edge-mcu", "t"), JSON.stringify([bare, rich]));
-    await until(() => storedCount(collector, "edge-mcu") === 2, "both records");
-    const rows = collector.store.db.prepare("SELECT id, dns_ms, total_ms, labels, tls FROM results WHERE probe = 'edge-mcu'")
-      .all() as { id: string; dns_ms: number | null; total_ms: number; labels: string | null; tls: string | null }[];
+    await until(async () => await storedCount(collector, "edge-mcu") === 2, "both records");
+    const rows = await collector.store.db.all<{ id: string; dns_ms: number | null; total_ms: number; labels: string | null; tls: string | null }>(
+      "SELECT id, dns_ms, total_ms, labels, tls FROM results WHERE probe = 'edge-mcu'");
     const byId = new Map(rows.map((r) => [r.id, r]));
     expect(byId.get(bare.id)).toMatchObject({ dns_ms: null, total_ms: 12.5, labels: null, tls: null });
     expect(JSON.parse(byId.get(rich.id)!.labels!)).toEqual({ site: "工厂-3", room: "B" });
@@ -139,7 +139,7 @@ describe("through Mosquitto", () => {
     try {
       await client.publishAsync(resultTopic("p-big", "t"), Buffer.alloc(2 * MAX_MESSAGE_BYTES, 0x20), { qos: 1 });
       await client.publishAsync(resultTopic("p-big", "t"), JSON.stringify(record("p-big", "t", Date.now(), null)), { qos: 1 });
-      await until(() => storedCount(collector, "p-big") === 1, "the small result");
+      await until(async () => await storedCount(collector, "p-big") === 1, "the small result");
       // Mosquitto did not deliver it: the collector would have read it whole and counted it
       expect(await collector.metrics.rejectedCount("too_large")).toBe(0);
     } finally {
@@ -179,8 +179,8 @@ describe("a collector starting while probes publish", () => {
     const collector = await startCollector({ mqttListen: `127.0.0.1:${port}`, http: "127.0.0.1:0", db: dbFile() });
     try {
       expect(await eager.acked).toHaveLength(40);
-      const stored = () => [0, 1, 2, 3].reduce((n, c) => n + storedCount(collector, `eager-${c}`), 0);
-      await until(() => stored() === 40, "40 stored");
+      const stored = async () => (await Promise.all([0, 1, 2, 3].map((c) => storedCount(collector, `eager-${c}`)))).reduce((a, b) => a + b);
+      await until(async () => await stored() === 40, "40 stored");
     } finally {
       eager.stop();
       await collector.close();

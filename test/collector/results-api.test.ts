@@ -1,13 +1,11 @@
 // `GET /api/results` (newest first, filters, bounds) and the `label=` filter of /api/top-errors
 // and /api/summary: exact over windows whose edges fall inside minutes, on probes selected by
-// their last reported labels (non-ASCII values among them).
+// their last reported labels (non-ASCII values among them); on each store (SQLite and PostgreSQL).
 
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
 import { statusTopic } from "../../host/wire/topics.js";
+import { STORE_KINDS, newDatabase } from "../helpers/databases.js";
 import { ProbeClients } from "../helpers/probe-clients.js";
 import { record } from "../helpers/records.js";
 import { until } from "../helpers/until.js";
@@ -15,14 +13,14 @@ import { until } from "../helpers/until.js";
 const HOUR = 3_600_000;
 const SITE = "Zürich-北区";
 
-describe("results and label filters", () => {
+describe.each(STORE_KINDS)("results and label filters on %s", (kind) => {
   let c: Collector;
   let clients: ProbeClients;
   // two hours back, 7 s past a minute: windows cut through minutes and hours
   const t0 = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR + 7_000;
 
   beforeAll(async () => {
-    c = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: join(mkdtempSync(join(tmpdir(), "catprobe-results-")), "c.db") });
+    c = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: await newDatabase(kind) });
     clients = new ProbeClients(c.brokerUrl);
     const labels = { "z-1": { site: SITE }, "z-2": { site: SITE, rack: "a" }, "p-1": { site: "plant-3" } };
     for (const [probe, l] of Object.entries(labels)) {
@@ -37,7 +35,7 @@ describe("results and label filters", () => {
         records.push(record(probe, i % 2 ? "t1" : "t2", ts, [null, 607, 601][i % 3]));
       }
     }
-    c.store.add(records);
+    await c.store.add(records);
   });
   afterAll(async () => {
     await clients.end();

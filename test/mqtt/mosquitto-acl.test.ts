@@ -86,8 +86,8 @@ class Inbox {
 }
 
 const result = (probe: string, task: string) => JSON.stringify(record(probe, task, Date.now(), null));
-const stored = (c: Collector, probe: string) =>
-  (c.store.db.prepare("SELECT count(DISTINCT id) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
+const stored = async (c: Collector, probe: string) =>
+  (await c.store.db.get<{ n: number }>("SELECT count(DISTINCT id) AS n FROM results WHERE probe = ?", [probe]))!.n;
 /** The client id the collector sends for this database (host/collector/collector.ts). */
 const collectorClientId = (db: string) => `catprobe-collector-${createHash("sha256").update(resolve(db)).digest("hex").slice(0, 12)}`;
 
@@ -297,7 +297,7 @@ describe("Mosquitto with the shipped configuration: identity", () => {
       for (const r of results.slice(from, to)) probe.publish({ ...r, address: null });
     };
     send(0, 30);
-    await until(() => stored(collector, "edge-b") === 30, "the first 30 results");
+    await until(async () => await stored(collector, "edge-b") === 30, "the first 30 results");
 
     // Every client id that names the collector or edge-b, with a clean session (which, were it
     // taken, would also delete that session and its queue) and without, by user edge-a.
@@ -314,7 +314,7 @@ describe("Mosquitto with the shipped configuration: identity", () => {
     }
     send(70, 90);
     await probe.drain(20_000);
-    await until(() => stored(collector, "edge-b") === 90, "all 90 results");
+    await until(async () => await stored(collector, "edge-b") === 90, "all 90 results");
 
     // Mosquitto 2.0.11 named every attacker by its username and disconnected no one.
     const log = b.log.join("");
@@ -327,8 +327,8 @@ describe("Mosquitto with the shipped configuration: identity", () => {
     const a = await login(b, "edge-a");
     await a.publishAsync(resultTopic("edge-a", "t"), result("edge-a", "t"), { qos: 1 });
     await a.publishAsync(droppedTopic("edge-a"), JSON.stringify({ probe: "edge-a", total: 7 }), { qos: 1, retain: true });
-    await until(() => stored(collector, "edge-a") === 1, "edge-a's result");
-    await until(() => collector.store.droppedByProbe().some((d) => d.probe === "edge-a" && d.total === 7), "edge-a's dropped total");
+    await until(async () => await stored(collector, "edge-a") === 1, "edge-a's result");
+    await until(async () => (await collector.store.droppedByProbe()).some((d) => d.probe === "edge-a" && d.total === 7), "edge-a's dropped total");
   }, 60_000);
 
   it("without use_username_as_clientid the same client id disconnects the collector (what the line stops)", async () => {
@@ -359,7 +359,7 @@ describe("Mosquitto with the shipped configuration: identity", () => {
       spool.close();
       const collector = await start();
       cleanup.push(() => collector.close());
-      await until(() => stored(collector, "edge-c") === 40, "40 results queued while the collector was away");
+      await until(async () => await stored(collector, "edge-c") === 40, "40 results queued while the collector was away");
       expect(b.log.join("")).toMatch(new RegExp(`as catprobe-collector \\(p${protocolVersion === 5 ? 5 : 2}, c0,`));
     }, 60_000);
   }
@@ -372,7 +372,7 @@ describe("Mosquitto with the shipped configuration: identity", () => {
     for (const r of many(10, "edge-c", "t", Date.now() - 60_000, 607)) await probe.publishAsync(resultTopic("edge-c", "t"), JSON.stringify(r), { qos: 1 });
     const moved = await start("moved.db"); // another client id sent, the same username
     cleanup.push(() => moved.close());
-    await until(() => stored(moved, "edge-c") === 10, "the 10 results queued for the first database's collector");
+    await until(async () => await stored(moved, "edge-c") === 10, "the 10 results queued for the first database's collector");
   });
 });
 

@@ -61,8 +61,7 @@ describe("a result too large", () => {
     await collector?.close();
   });
 
-  const stored = (probe: string) => collector.store.db.prepare("SELECT labels FROM results WHERE probe = ?").all(probe) as
-    { labels: string }[];
+  const stored = (probe: string) => collector.store.db.all<{ labels: string }>("SELECT labels FROM results WHERE probe = ?", [probe]);
 
   /** A task whose results carry `labels`, run once by a real probe process; resolves with its exit status and stderr. */
   async function probeOnce(probe: string, labels: Record<string, string>, extra: string[]): Promise<{ code: number; stderr: string }> {
@@ -79,8 +78,8 @@ describe("a result too large", () => {
     // 2 × 5,000 characters of 3 bytes each: over 4 KiB even at 1,024 characters a label
     const run = await probeOnce("edge-small-spool", { a: "长".repeat(5000), b: "长".repeat(5000), site: "工厂-3" }, ["--spool-bytes", "4096"]);
     expect(run.code).toBe(1); // the run is a refused connect (601); the probe did not stop with 2
-    await until(() => stored("edge-small-spool").length === 1, "the result");
-    const labels = JSON.parse(stored("edge-small-spool")[0].labels) as Record<string, string>;
+    await until(async () => (await stored("edge-small-spool")).length === 1, "the result");
+    const labels = JSON.parse((await stored("edge-small-spool"))[0].labels) as Record<string, string>;
     expect(labels.site).toBe("工厂-3");
     for (const key of ["a", "b"]) {
       expect(labels[key]).toMatch(/^长+…$/);
@@ -97,8 +96,8 @@ describe("a result too large", () => {
     await publisher.drain(10_000);
     await publisher.close();
     spool.close();
-    await until(() => stored("edge-huge").length === 1, "the result");
-    const labels = JSON.parse(stored("edge-huge")[0].labels) as Record<string, string>;
+    await until(async () => (await stored("edge-huge")).length === 1, "the result");
+    const labels = JSON.parse((await stored("edge-huge"))[0].labels) as Record<string, string>;
     expect(Object.keys(labels)).toHaveLength(32);
     expect(labels.k0).toBe(`${"x".repeat(1023)}…`);
     expect(await collector.metrics.rejectedCount("too_large")).toBe(0);
@@ -126,8 +125,8 @@ describe("non-ASCII results", () => {
     const collector = await startCollector({ mqttListen: `127.0.0.1:${port}`, http: "127.0.0.1:0", db: join(dir, "zh.db") });
     try {
       await publisher.drain(20_000);
-      await until(() => collector.store.db.prepare("SELECT count(*) AS n FROM results").pluck().get() === 75, "75 stored");
-      expect(new Set((collector.store.db.prepare("SELECT id FROM results").all() as { id: string }[]).map((r) => r.id)))
+      await until(async () => (await collector.store.db.get<{ n: number }>("SELECT count(*) AS n FROM results"))!.n === 75, "75 stored");
+      expect(new Set((await collector.store.db.all<{ id: string }>("SELECT id FROM results")).map((r) => r.id)))
         .toEqual(new Set(made.map((r) => r.id)));
       console.log(`reliability: non-ASCII results, 150,000-byte spool, broker away: produced 75, stored 75, lost 0, duplicates 0`);
     } finally {

@@ -94,8 +94,8 @@ function startProbe(taskDir: string, probe: string, spool: string, extra: string
   return { child, ids, exited: once(child, "exit").then(([code]) => code as number | null) };
 }
 
-function storedIdsOf(c: Collector, probe: string): Set<string> {
-  const rows = c.store.db.prepare("SELECT id FROM results WHERE probe = ?").all(probe) as { id: string }[];
+async function storedIdsOf(c: Collector, probe: string): Promise<Set<string>> {
+  const rows = await c.store.db.all<{ id: string }>("SELECT id FROM results WHERE probe = ?", [probe]);
   return new Set(rows.map((r) => r.id));
 }
 
@@ -120,8 +120,8 @@ describe("nothing is lost", () => {
     }
     expect(await probe.exited).toBe(1); // every run is a refused connect (601): exit 1, as `run`
     expect(probe.ids).toHaveLength(150);
-    await until(() => storedIds("edge-restarts").size === 150, "all 150 results");
-    expect(storedIds("edge-restarts")).toEqual(new Set(probe.ids));
+    await until(async () => (await storedIds("edge-restarts")).size === 150, "all 150 results");
+    expect(await storedIds("edge-restarts")).toEqual(new Set(probe.ids));
     report("broker stopped (SIGTERM) and restarted twice while a probe publishes", SHIPPED,
       { produced: 150, stored: 150, lost: 0, duplicates: (await duplicates(collector.httpUrl)) - dup0 });
   }, 60_000);
@@ -141,8 +141,8 @@ describe("nothing is lost", () => {
     const second = startProbe(tasks("killed-again", 10, 5), "edge-killed", spool);
     expect(await second.exited).toBe(1); // every run is a refused connect (601): exit 1, as `run`
     for (const id of second.ids) produced.add(id);
-    await until(() => storedIds("edge-killed").size === produced.size, `${produced.size} results`);
-    expect(storedIds("edge-killed")).toEqual(produced);
+    await until(async () => (await storedIds("edge-killed")).size === produced.size, `${produced.size} results`);
+    expect(await storedIds("edge-killed")).toEqual(produced);
     report("probe SIGKILLed with undelivered results, restarted", SHIPPED,
       { produced: produced.size, stored: produced.size, lost: 0, duplicates: (await duplicates(collector.httpUrl)) - dup0 });
   }, 60_000);
@@ -157,8 +157,8 @@ describe("nothing is lost", () => {
     expect(kept.length).toBeLessThan(30);
     await mosquitto.restart();
     expect(await probe.exited).toBe(1); // every run is a refused connect (601): exit 1, as `run`
-    await until(() => storedIds("edge-small").size === kept.length, "the kept results");
-    expect(storedIds("edge-small")).toEqual(new Set(probe.ids.slice(30 - kept.length)));
+    await until(async () => (await storedIds("edge-small")).size === kept.length, "the kept results");
+    expect(await storedIds("edge-small")).toEqual(new Set(probe.ids.slice(30 - kept.length)));
     await until(async () => {
       const dropped = (await (await fetch(`${collector.httpUrl}/api/dropped`)).json()) as { probe: string; total: number }[];
       return dropped.some((d) => d.probe === "edge-small" && d.total === 30 - kept.length);
@@ -244,8 +244,8 @@ async function publish(url: string, probe: string, n: number): Promise<{ ids: st
  */
 async function drained(collector: Collector, url: string, probe: string): Promise<Set<string>> {
   const { ids: [marker] } = await publish(url, probe, 1);
-  await until(() => storedIdsOf(collector, probe).has(marker), "the last result, published after the collector's restart");
-  const ids = storedIdsOf(collector, probe);
+  await until(async () => (await storedIdsOf(collector, probe)).has(marker), "the last result, published after the collector's restart");
+  const ids = await storedIdsOf(collector, probe);
   ids.delete(marker);
   return ids;
 }
@@ -323,13 +323,13 @@ describe("the shipped Mosquitto configuration (docs/mosquitto/catprobe.conf)", (
       const largest = record("edge-size", "t", Date.now(), 601);
       const text = JSON.stringify(largest);
       await client.publishAsync(resultTopic("edge-size", "t"), text + " ".repeat(MAX_MESSAGE_BYTES - Buffer.byteLength(text)), { qos: 1 });
-      await until(() => storedIdsOf(collector, "edge-size").has(largest.id), "the 1 MiB message");
+      await until(async () => (await storedIdsOf(collector, "edge-size")).has(largest.id), "the 1 MiB message");
       // A larger packet: the broker closes the connection at its header and forwards nothing.
       const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
       client.publish(resultTopic("edge-size", "t"), Buffer.alloc(MAX_PACKET_BYTES, 0x20), { qos: 1 });
       await closed;
       await sleep(300);
-      expect(storedIdsOf(collector, "edge-size").size).toBe(1);
+      expect((await storedIdsOf(collector, "edge-size")).size).toBe(1);
       expect(await collector.metrics.rejectedCount("too_large")).toBe(0);
     } finally {
       client.end(true);

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
-import { Store } from "../../host/collector/store.js";
+import { openStore } from "../../host/collector/store.js";
 import { createLabPki, writePkiFiles } from "../../simulator/certs.js";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { many, record } from "../helpers/records.js";
@@ -23,8 +23,8 @@ afterEach(async () => {
 });
 afterAll(() => Promise.all(cleanup.map((f) => f())));
 
-const count = (c: Collector, probe: string) =>
-  (c.store.db.prepare("SELECT count(*) AS n FROM results WHERE probe = ?").get(probe) as { n: number }).n;
+const count = async (c: Collector, probe: string) =>
+  (await c.store.db.get<{ n: number }>("SELECT count(*) AS n FROM results WHERE probe = ?", [probe]))!.n;
 
 describe("MQTT over TLS with a password", () => {
   it("carries a probe's results to the collector; a wrong password is refused", async () => {
@@ -50,7 +50,7 @@ describe("MQTT over TLS with a password", () => {
       "--ca", files.caFile, "--username", "probe", "--spool", join(dir, "tls-spool.db"), "--once"],
     { stdio: "ignore", env: { ...process.env, CATPROBE_MQTT_PASSWORD: "s3cret" } });
     expect((await once(probe, "exit"))[0]).toBe(1); // its runs are refused connects (601)
-    await until(() => count(collector, "edge-tls") === 5, "5 results over TLS");
+    await until(async () => await count(collector, "edge-tls") === 5, "5 results over TLS");
   }, 60_000);
 });
 
@@ -66,23 +66,23 @@ describe("shared subscriptions", () => {
     const records = many(200, "edge-share", "t", Date.now() - 1000, 607);
     for (const r of records) await client.publishAsync("catprobe/v1/results/edge-share/t", JSON.stringify(r), { qos: 1 });
     await client.endAsync();
-    await until(() => count(a, "edge-share") + count(b, "edge-share") === 200, "200 results between both");
-    expect(count(a, "edge-share")).toBeGreaterThan(0);
-    expect(count(b, "edge-share")).toBeGreaterThan(0);
+    await until(async () => await count(a, "edge-share") + await count(b, "edge-share") === 200, "200 results between both");
+    expect(await count(a, "edge-share")).toBeGreaterThan(0);
+    expect(await count(b, "edge-share")).toBeGreaterThan(0);
   }, 60_000);
 });
 
 describe("retention", () => {
-  it("deletes results and their counts older than the limit, at whole hours", () => {
-    const store = new Store(join(dir, "retention.db"));
+  it("deletes results and their counts older than the limit, at whole hours", async () => {
+    const store = await openStore(join(dir, "retention.db"));
     const hour = 3_600_000;
     const t = Math.floor(Date.now() / hour) * hour - 10 * hour;
-    store.add([record("p", "t", t - 1, 607), record("p", "t", t + 1, 607), record("p", "t", t + 2 * hour, null)]);
-    expect(store.prune(t + 30 * 60_000)).toBe(1); // rounds down to the hour t: only the first goes
-    const left = store.db.prepare("SELECT count(*) AS n FROM results").get() as { n: number };
+    await store.add([record("p", "t", t - 1, 607), record("p", "t", t + 1, 607), record("p", "t", t + 2 * hour, null)]);
+    expect(await store.prune(t + 30 * 60_000)).toBe(1); // rounds down to the hour t: only the first goes
+    const left = (await store.db.get<{ n: number }>("SELECT count(*) AS n FROM results"))!;
     expect(left.n).toBe(2);
-    const hours = store.db.prepare("SELECT sum(n) AS n FROM hours").get() as { n: number };
+    const hours = (await store.db.get<{ n: number }>("SELECT sum(n) AS n FROM hours"))!;
     expect(hours.n).toBe(2);
-    store.close();
+    await store.close();
   });
 });

@@ -47,7 +47,7 @@ describe("the lab", () => {
       expect(lab.report.injected).toEqual(Object.fromEntries(FAULT_NAMES.map((f) => [f, 2])));
       // Per task (one fault each), the collector holds two results with the fault's code.
       for (const fault of FAULT_NAMES) {
-        const rows = lab.collector.store.db.prepare("SELECT code FROM results WHERE task = ?").all(`t-${fault}`) as { code: number | null }[];
+        const rows = await lab.collector.store.db.all<{ code: number | null }>("SELECT code FROM results WHERE task = ?", [`t-${fault}`]);
         expect(rows.map((r) => r.code), fault).toEqual([FAULTS[fault].code, FAULTS[fault].code]);
       }
     } finally {
