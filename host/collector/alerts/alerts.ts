@@ -9,6 +9,7 @@
 // nothing (its alerts neither fire nor resolve on an error). Timers are unref'd.
 
 import { randomBytes } from "node:crypto";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { SqlDb } from "../db/sql.js";
 import { AlertStore, type AlertState, type OutboxEntry } from "./alert-store.js";
 import { evaluateRule, type AlertSource, type Instance } from "./evaluate.js";
@@ -201,6 +202,36 @@ export class AlertEngine {
       evaluatedAt: this.evaluatedAt,
       evaluationIntervalMs: this.intervalMs,
     };
+  }
+
+  /**
+   * `catprobe_alert_notifications_total{result}` (sent, failed_attempt, gave_up, dropped) and
+   * `catprobe_alerts_firing{rule}` on the collector's /metrics.
+   */
+  registerMetrics(registry: Registry): void {
+    const stats = this.stats;
+    const results = { sent: "sent", failures: "failed_attempt", gaveUp: "gave_up", dropped: "dropped" } as const;
+    const reported: DeliveryStats = { sent: 0, failures: 0, gaveUp: 0, dropped: 0 };
+    const counter = new Counter({
+      name: "catprobe_alert_notifications_total", help: "Alert notifications by outcome: sent (2xx), failed_attempt (each failed POST), gave_up (attempts exhausted), dropped (outbox full)",
+      labelNames: ["result"], registers: [registry],
+      collect() {
+        for (const [key, result] of Object.entries(results) as [keyof DeliveryStats, string][]) {
+          counter.inc({ result }, stats[key] - reported[key]);
+          reported[key] = stats[key];
+        }
+      },
+    });
+    for (const result of Object.values(results)) counter.inc({ result }, 0);
+    const store = this.store;
+    const names = this.opts.rules.rules.map((r) => r.name);
+    const gauge = new Gauge({
+      name: "catprobe_alerts_firing", help: "Alert instances firing, by rule", labelNames: ["rule"], registers: [registry],
+      async collect() {
+        const firing = await store.firing();
+        for (const rule of names) gauge.set({ rule }, firing.filter((a) => a.rule === rule).length);
+      },
+    });
   }
 
   /** Stops evaluating, lets the running evaluation and the POSTs in flight finish. */
