@@ -62,7 +62,7 @@ describe("example alerting rules", () => {
   });
 
   it("a broken expression fails promtool check rules", () => {
-    const dir = brokenCopy((rules) => rules.replace("catprobe_probe_up{probe!=\"_other\"} == 0", "catprobe_probe_up{probe!=\"_other\" == 0"));
+    const dir = brokenCopy((rules) => rules.replace("(catprobe_probe_up{probe!=\"_other\"}) == 0", "(catprobe_probe_up{probe!=\"_other\") == 0"));
     const r = promtool(["check", "rules", join(dir, "catprobe-alerts.yml")]);
     expect(r.status).not.toBe(0);
     expect(r.output).toMatch(/FAILED|error/i);
