@@ -12,7 +12,7 @@ import { refusedPort, startTcpFault, type FaultServer } from "../../simulator/se
 import { startTlsFault } from "../../simulator/servers/tls.js";
 import { tcpServer, type TestServer } from "../helpers/tcp.js";
 import {
-  freePort, get, parseMetrics, requireBinary, startChild, startExporterProcess, taskDir, tempDir, waitForHttp,
+  freePort, get, parseMetrics, requireBinary, startChild, startExporterProcess, removeTempDirs, taskDir, tempDir, waitForHttp,
   type Child, type Exposition,
 } from "./helpers.js";
 
@@ -85,6 +85,8 @@ afterAll(async () => {
   await blackbox?.stop();
   await catprobe?.stop();
   for (const s of servers) await s.close();
+
+  removeTempDirs();
 });
 
 interface Both { blackbox: Exposition; catprobe: Exposition; ms: { blackbox: number; catprobe: number } }

@@ -9,7 +9,7 @@ import { createLabPki, writePkiFiles, type PkiFiles } from "../../simulator/cert
 import { startDnsServer, type DnsServer } from "../../simulator/servers/dns.js";
 import { refusedPort, startTcpFault, type FaultServer } from "../../simulator/servers/tcp.js";
 import { startTlsFault } from "../../simulator/servers/tls.js";
-import { get, parseMetrics, startExporterProcess, taskDir, tempDir, value, type Exposition } from "./helpers.js";
+import { get, parseMetrics, startExporterProcess, removeTempDirs, taskDir, tempDir, value, type Exposition } from "./helpers.js";
 
 const PONG = "+PONG\r\n";
 const servers: (FaultServer | DnsServer)[] = [];
@@ -65,6 +65,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await exporter?.close();
   for (const s of servers) await s.close();
+
+  removeTempDirs();
 });
 
 describe("metrics per outcome", () => {

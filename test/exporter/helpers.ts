@@ -3,7 +3,7 @@
 // tests need; a missing binary fails the test with the line that installs it.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,8 +12,17 @@ import { fileURLToPath } from "node:url";
 
 export const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
+const made: string[] = [];
+
+/** A fresh directory under the system's temporary directory; removeTempDirs() removes them all. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `catprobe-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `catprobe-${prefix}-`));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Writes each task as DIR/<id>.json and returns DIR. */
