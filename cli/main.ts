@@ -15,7 +15,7 @@ commands:
                     run tasks on schedule for good (or --once) and publish every result over
                     MQTT through a durable spool; --managed runs the tasks the collector
                     assigns (the last config kept in FILE, run at start even offline)
-  collector [--broker URL] [--http HOST:PORT] [--db FILE] [--mqtt-listen HOST:PORT]
+  collector [--broker URL] [--http HOST:PORT] [--db FILE|postgres://…] [--mqtt-listen HOST:PORT]
             [--retention-days N] [--passwords FILE] [--mqtt-tls-cert FILE --mqtt-tls-key FILE]
             [--username U --password-file FILE] [--ca FILE] [--share GROUP]
             [--api-token T | --api-token-file FILE] [--metrics-public] [--public-host NAME]…

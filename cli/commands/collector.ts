@@ -1,9 +1,10 @@
-// `catprobe collector [--broker URL] [--http HOST:PORT] [--db FILE] …`: subscribe, store,
+// `catprobe collector [--broker URL] [--http HOST:PORT] [--db FILE|postgres://…] …`: subscribe, store,
 // serve the API and the dashboard until interrupted.
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startCollector } from "../../host/collector/collector.js";
+import { dbName } from "../../host/collector/store.js";
 import { apiToken, mqttPassword } from "../secrets.js";
 import { checkBrokerUrl } from "../broker-url.js";
 import { UsageError } from "../usage-error.js";
@@ -16,6 +17,7 @@ export async function collector(args: string[]): Promise<number> {
       broker: { type: "string" },
       "mqtt-listen": { type: "string", default: "127.0.0.1:1883" },
       http: { type: "string", default: "127.0.0.1:8080" },
+      // an SQLite file, or a postgres:// URL of a database several collectors may share
       db: { type: "string", default: "catprobe.db" },
       "retention-days": { type: "string", default: "30" },
       // The embedded broker: probes' passwords (mosquitto_passwd format), and MQTT over TLS.
@@ -61,7 +63,7 @@ export async function collector(args: string[]): Promise<number> {
     shareGroup: values.share,
     log: (line) => console.error(`collector: ${line}`),
   });
-  console.log(`collector: results from ${c.brokerUrl}${broker ? "" : " (embedded broker)"} into ${values.db}`);
+  console.log(`collector: results from ${c.brokerUrl}${broker ? "" : " (embedded broker)"} into ${dbName(values.db!)}`);
   console.log(`collector: dashboard and API at ${c.httpUrl}/`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);

@@ -25,7 +25,7 @@ export function redactUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`--db ${url.replace(/:[^:@/]*@/, ":***@")}: not a valid postgres:// URL`);
+    throw new Error(`${url.replace(/:[^:@/]*@/, ":***@")}: not a valid URL`);
   }
   u.password = "";
   u.searchParams.delete("password");
