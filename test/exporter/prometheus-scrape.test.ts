@@ -4,13 +4,15 @@
 // probe_success and catprobe_error_code are read back through Prometheus's HTTP API. A second
 // job scrapes an exporter that requires a token, with `authorization: credentials_file`.
 
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { refusedPort, startTcpFault, type FaultServer } from "../../simulator/servers/tcp.js";
-import { freePort, get, requireBinary, startChild, startExporterProcess, removeTempDirs, taskDir, tempDir, waitForHttp, type Child } from "./helpers.js";
+import { PROJECT_ROOT, freePort, get, requireBinary, startChild, startExporterProcess, removeTempDirs, taskDir, tempDir, waitForHttp, type Child } from "./helpers.js";
 
 const PROMETHEUS = "/usr/bin/prometheus";
+const PROMTOOL = "/usr/bin/promtool";
 const TOKEN = "exporter-token-for-the-test";
 
 let prometheus: Child;
@@ -117,4 +119,10 @@ it("Prometheus scrapes the exporter through the relabelling config: probe_succes
   const up = await seriesOf("up", 3);
   expect([...up.values()]).toEqual([1, 1, 1]); // the token job got in
   expect((await seriesOf("probe_duration_seconds", 3)).size).toBe(3);
+});
+
+it("the README's example scrape config (docs/prometheus/exporter-scrape.yml) is valid Prometheus configuration", () => {
+  requireBinary(PROMTOOL, "prometheus");
+  const r = spawnSync(PROMTOOL, ["check", "config", "--syntax-only", join(PROJECT_ROOT, "docs/prometheus/exporter-scrape.yml")], { encoding: "utf8" });
+  expect(r.status, r.stdout + r.stderr).toBe(0);
 });
