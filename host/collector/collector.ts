@@ -1,7 +1,7 @@
 // One collector: database, MQTT ingest (on an external or an embedded broker), the fleet's task
 // set and probe states, HTTP API and dashboard, retention. `catprobe collector` and the lab start it through startCollector().
 
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import type { MqttClient } from "mqtt";
@@ -77,10 +77,13 @@ const HOUR_MS = 3_600_000;
  * The same collector always subscribes as the same client, so the broker's queue for it
  * survives restarts. With SQLite one collector owns the file, which names it; collectors
  * sharing a PostgreSQL database differ by their HTTP listen address (one per host and port).
+ * An HTTP port 0 is another port at each start: such a collector gets an id of its own each
+ * time, as two of them must never share one.
  */
-export function ingestClientId(db: string, http: string): string {
-  const key = isPostgresUrl(db) ? `${dbName(db)}\n${http}` : dbName(db);
-  return `catprobe-collector-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
+export function ingestClientId(db: string, http: { host: string; port: number }): string {
+  const hash = (key: string) => `catprobe-collector-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
+  if (!isPostgresUrl(db)) return hash(dbName(db));
+  return hash(`${dbName(db)}\n${http.port === 0 ? randomUUID() : `${http.host}:${http.port}`}`);
 }
 
 /**
@@ -138,7 +141,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         },
       });
     }
-    const clientId = opts.clientId ?? ingestClientId(opts.db, `${listen.host}:${listen.port}`);
+    const clientId = opts.clientId ?? ingestClientId(opts.db, listen);
     ingest = await startIngest({
       brokerUrl: opts.broker ?? `embedded broker on ${mqttListen}`, stream: broker?.connectLocal,
       clientId, store, metrics, shareGroup: opts.shareGroup,
