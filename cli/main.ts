@@ -38,7 +38,8 @@ commands:
            [--api-token T | --api-token-file FILE] [--metrics-public] [--public-host NAME]…
                     a blackbox_exporter-compatible TCP prober: GET /probe?module=<task id>
                     &target=<host:port> runs the task there and answers Prometheus metrics
-                    (probe_success, …); a non-loopback --listen needs a token; SIGHUP reloads
+                    (probe_success, …); a non-loopback --listen needs a token; SIGHUP or
+                    POST /-/reload reloads the tasks
   lab <scenario.json> [--keep] [--json] [--http HOST:PORT] [--db FILE]
                     run a lab scenario: fault servers, virtual probes, a collector; compare
                     the collector's top five with the faults injected (exit 1 if they differ)

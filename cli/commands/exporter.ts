@@ -48,6 +48,7 @@ export async function exporter(args: string[]): Promise<number> {
       concurrency,
       timeoutOffsetS: offset,
       probe,
+      log: (line) => console.error(`exporter: ${line}`),
     });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof UsageError) throw err;

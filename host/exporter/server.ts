@@ -1,4 +1,5 @@
-// The exporter's HTTP side: /probe (blackbox-compatible), /metrics (its own), / (a short page).
+// The exporter's HTTP side: /probe (blackbox-compatible), /metrics (its own), / (a short page),
+// POST /-/reload (the tasks read again, as blackbox reloads its configuration).
 // Every request passes the guard first; every answer carries the security headers.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -25,6 +26,8 @@ export interface ExporterOptions {
   concurrency?: number;
   timeoutOffsetS?: number;
   probe?: string;
+  /** where reloads are reported */
+  log?: (line: string) => void;
 }
 
 export interface Exporter {
@@ -58,6 +61,21 @@ export async function startExporter(opts: ExporterOptions): Promise<Exporter> {
     modules, pool, metrics, slots: new Semaphore(concurrency), timeoutOffsetS: opts.timeoutOffsetS, probe: opts.probe ?? "exporter",
   };
 
+  /** blackbox's /-/reload: the tasks read again; on any problem the loaded ones stay. */
+  const reload = (method: string): Answer => {
+    const text = (status: number, body: string, headers?: Record<string, string>): Answer =>
+      ({ status, contentType: "text/plain; charset=utf-8", body, headers });
+    if (method !== "POST") return text(405, "This endpoint requires a POST request.\n", { allow: "POST" });
+    try {
+      modules.reload();
+      opts.log?.(`reloaded ${modules.size} module${modules.size === 1 ? "" : "s"} from ${opts.tasks}`);
+      return text(200, "");
+    } catch (err) {
+      opts.log?.(`reload failed, keeping the modules loaded before\n${(err as Error).message}`);
+      return text(500, `failed to reload config: ${(err as Error).message}\n`);
+    }
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://exporter.invalid");
     const refusal = guard(req, url.pathname);
@@ -74,6 +92,8 @@ export async function startExporter(opts: ExporterOptions): Promise<Exporter> {
         return reply(res, { status: 200, contentType: TEXT_CONTENT_TYPE, body: metrics.text() }, head);
       case "/":
         return reply(res, { status: 200, contentType: "text/html; charset=utf-8", body: landingPage(modules) }, head);
+      case "/-/reload":
+        return reply(res, reload(method));
       default:
         return reply(res, { status: 404, contentType: "text/plain; charset=utf-8", body: "Not found: the exporter serves /probe, /metrics and /\n" }, head);
     }

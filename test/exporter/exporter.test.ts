@@ -2,6 +2,8 @@
 // fault servers, whose codes are known), the 400s and their bodies as blackbox writes them, the
 // scrape timeout header, the concurrency cap, the listen and token rules, /metrics and /.
 
+import { writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startExporter, type Exporter } from "../../host/exporter/server.js";
@@ -281,6 +283,30 @@ describe("/metrics and /", () => {
     expect(r.headers["content-security-policy"]).toContain("default-src 'none'");
     expect(r.body).toContain('href="probe?module=redis-ping&amp;target=db.example.internal%3A6379"');
     expect((await get(`${exporter.url}/nope`)).status).toBe(404);
+  });
+});
+
+describe("POST /-/reload, as blackbox's", () => {
+  it("reads the tasks again; a broken file keeps the modules loaded before", async () => {
+    const dir = taskDir([pingTask("first")]);
+    const e = await startExporter({ tasks: dir, listen: "127.0.0.1:0" });
+    try {
+      const post = (path: string) => new Promise<number>((resolve, reject) => {
+        const req = request(`${e.url}${path}`, { method: "POST" }, (res) => { res.resume(); res.on("end", () => resolve(res.statusCode!)); });
+        req.on("error", reject);
+        req.end();
+      });
+      expect((await get(`${e.url}/-/reload`)).status).toBe(405);
+      writeFileSync(join(dir, "second.json"), JSON.stringify(pingTask("second", { target: { host: "127.0.0.1", port: ok.port } })));
+      expect(await post("/-/reload")).toBe(200);
+      expect(e.modules.size).toBe(2);
+      expect(value(parseMetrics((await get(`${e.url}/probe?module=second&target=127.0.0.1:${ok.port}`)).body), "probe_success")).toBe(1);
+      writeFileSync(join(dir, "third.json"), "{ not json");
+      expect(await post("/-/reload")).toBe(500);
+      expect(e.modules.size).toBe(2);
+    } finally {
+      await e.close();
+    }
   });
 });
 
