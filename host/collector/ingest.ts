@@ -226,10 +226,13 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   // Resolves once the subscription is in place, so nothing published afterwards is missed.
   await new Promise<void>((resolve, reject) => {
     const fail = (err: Error) => {
-      if (fellBack(err)) return; // connecting again under 3.1.1
+      // Connecting again under 3.1.1, unless sharing: a broker without MQTT 5 has no $share
+      // (NATS 2.9, RabbitMQ 3.10), and takes `$share/…` for a plain topic that nothing matches.
+      if (fellBack(err) && !opts.shareGroup) return;
+      const why = fellBack(err) ? `${err.message}: --share needs MQTT 5 shared subscriptions` : err.message;
       client.off("error", fail);
       client.end(true);
-      reject(new Error(`cannot connect to MQTT broker ${opts.brokerUrl}: ${printable(err.message)}`));
+      reject(new Error(`cannot connect to MQTT broker ${opts.brokerUrl}: ${printable(why)}`));
     };
     client.on("error", fail);
     client.once("connect", (connack) => {
