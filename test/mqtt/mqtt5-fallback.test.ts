@@ -77,7 +77,7 @@ describe("MQTT 5 → 3.1.1", () => {
       brokerUrl: nats.nodes[0].url, probe: "edge-v5", spool: new Spool(join(dir, "edge-v5.db")), protocolVersion: 5, log: (l) => probeLog.push(l),
     });
     try {
-      publisher.publish(record("edge-v5", "t", Date.now(), null));
+      publisher.publish({ ...record("edge-v5", "t", Date.now(), null), address: null });
       await publisher.drain(20_000);
       await until(() => storedIds(join(dir, "c.db")).length === 1, "the result stored");
       expect(collectorLog.filter((l) => l.startsWith(REFUSED))).toEqual([
