@@ -122,5 +122,36 @@ for (const dialect of ["sqlite", "postgres"] as const) {
         await hook.stop();
       }
     });
+
+    it.runIf(dialect === "postgres")("two collectors on one database: one holds the lease and notifies once; the other takes over", async () => {
+      const hook = await WebhookReceiver.start();
+      const logs: string[][] = [[], []];
+      try {
+        const now = Date.now();
+        await store.add([record("edge-8", "pop3", now - 1000, 603), record("edge-8", "pop3", now - 900, 603)]);
+        const rules = parseRules("a.json", JSON.stringify({ webhooks: [hook.url], evaluationInterval: "100ms",
+          rules: [{ name: "pop3 down", task: "pop3", window: "1m", when: { successRateBelow: 0.5 } }] }));
+        const [a, b] = [await AlertEngine.start({ rules, db: store.db, log: (l) => logs[0].push(l) }),
+          await AlertEngine.start({ rules, db: store.db, log: (l) => logs[1].push(l) })];
+        try {
+          await until(() => hook.received.length === 1, "the firing");
+          await new Promise((r) => setTimeout(r, 600));
+          expect(hook.received).toHaveLength(1);
+          const leaders = logs.map((l) => l.some((x) => x.includes("holds the lease)")));
+          expect(leaders.filter(Boolean)).toHaveLength(1);
+          await (leaders[0] ? a : b).close(); // gives the lease up
+          await store.add([record("edge-8", "pop3", now - 500, null), record("edge-8", "pop3", now - 400, null)]);
+          await until(() => hook.received.length === 2, "the resolution from the other collector");
+          expect(hook.received.map((r) => r.body.status)).toEqual(["firing", "resolved"]);
+          await new Promise((r) => setTimeout(r, 500));
+          expect(hook.received).toHaveLength(2);
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      } finally {
+        await hook.stop();
+      }
+    });
   });
 }

@@ -1,14 +1,11 @@
 // A webhook receiver for alert tests: a real HTTP server on loopback that keeps every POST it
 // took (the parsed Alertmanager payload, its Idempotency-Key, when it came), and can be told to
-// answer an error status. In a test process: `await WebhookReceiver.start()`. As its own process:
-// `node --import tsx test/helpers/webhook-receiver.ts PORT FILE` appends each POST as a JSON
-// line to FILE and prints "listening PORT" (so that it outlives the process under test).
+// answer an error status. It lives in the test process; the collector under test may be a
+// child process (test/collector/alerts-restart.test.ts), so that killing it leaves the receiver.
 
-import { appendFileSync } from "node:fs";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import type { WebhookPayload } from "../../host/collector/alerts/notifications.js";
 
 export interface Received {
@@ -64,10 +61,4 @@ export class WebhookReceiver {
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
   }
-}
-
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const [port, file] = process.argv.slice(2);
-  const receiver = await WebhookReceiver.start(Number(port), (r) => appendFileSync(file, `${JSON.stringify(r)}\n`));
-  console.log(`listening ${receiver.port}`);
 }

@@ -33,6 +33,8 @@ const SCHEMA = [
     last_error TEXT
   )`,
   "CREATE INDEX IF NOT EXISTS alert_outbox_head ON alert_outbox (webhook, sent_at, failed_at, created_at)",
+  // which collector evaluates and sends, when several share one PostgreSQL database
+  "CREATE TABLE IF NOT EXISTS alert_lease (one INTEGER PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL)",
 ];
 
 export interface AlertState extends AlertView {
@@ -153,6 +155,22 @@ export class AlertStore {
 
   async markFailed(id: string, attempts: number, now: number, error: string): Promise<void> {
     await this.db.run("UPDATE alert_outbox SET attempts = ?, failed_at = ?, last_error = ? WHERE id = ?", [attempts, now, error, id]);
+  }
+
+  /**
+   * Takes or renews the lease of the alert engine for `owner` until `now + ttlMs`: it succeeds
+   * when nobody holds it, `owner` holds it, or the holder let it expire.
+   */
+  async lease(owner: string, now: number, ttlMs: number): Promise<boolean> {
+    const changed = await this.db.run(`INSERT INTO alert_lease (one, owner, expires_at) VALUES (1, ?, ?)
+      ON CONFLICT (one) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+      WHERE alert_lease.owner = excluded.owner OR alert_lease.expires_at < ?`, [owner, now + ttlMs, now]);
+    return changed > 0;
+  }
+
+  /** Gives the lease up, so that another collector takes over at once. */
+  async release(owner: string): Promise<void> {
+    await this.db.run("DELETE FROM alert_lease WHERE owner = ?", [owner]);
   }
 
   /** Forgets delivered or abandoned notifications and resolved alerts older than `before`. */

@@ -33,6 +33,8 @@ export interface AlertEngineOptions {
 
 /** How long resolved alerts stay listed at GET /api/alerts, and sent notifications in the outbox. */
 export const RECENT_MS = 24 * 3_600_000;
+/** The shortest lease (PostgreSQL): longer than a POST's default timeout. */
+export const LEASE_MS = 30_000;
 
 export interface AlertsView {
   firing: ReturnType<typeof toJson>[];
@@ -63,6 +65,10 @@ export class AlertEngine {
   private serial = 0;
   private evaluatedAt: number | null = null;
   private lastPrune = 0;
+  /** on PostgreSQL, shared by several collectors: one of them evaluates and sends, by a lease */
+  private readonly owner = randomBytes(8).toString("hex");
+  private leader: boolean;
+  private leaseUntil = 0;
 
   private constructor(private readonly opts: AlertEngineOptions) {
     this.store = new AlertStore(opts.db);
@@ -71,7 +77,31 @@ export class AlertEngine {
     this.now = opts.now ?? Date.now;
     this.externalURL = opts.rules.externalURL ?? opts.externalURL ?? "http://127.0.0.1:8080";
     this.intervalMs = opts.evaluationIntervalMs ?? opts.rules.evaluationIntervalMs;
-    this.sender = new WebhookSender(this.store, opts.rules.webhooks, opts.rules.delivery, this.stats, this.log, this.now);
+    this.leader = opts.db.dialect !== "postgres";
+    this.sender = new WebhookSender(this.store, opts.rules.webhooks, opts.rules.delivery, this.stats, this.log, this.now,
+      () => this.leader && (opts.db.dialect !== "postgres" || this.now() < this.leaseUntil));
+  }
+
+  /** How long a lease lasts unrenewed: a collector that died is replaced after this long. */
+  private get leaseMs(): number {
+    return Math.max(LEASE_MS, 3 * this.intervalMs);
+  }
+
+  /**
+   * SQLite: one collector per file, always the leader. PostgreSQL: takes or renews the lease;
+   * only its holder evaluates and sends, so collectors sharing the database notify once.
+   */
+  private async lead(now: number): Promise<boolean> {
+    if (this.opts.db.dialect !== "postgres") return true;
+    const was = this.leader;
+    this.leader = await this.store.lease(this.owner, now, this.leaseMs);
+    if (this.leader) this.leaseUntil = now + this.leaseMs;
+    if (this.leader !== was) {
+      this.log(this.leader ? "alerts: this collector evaluates the rules and sends the notifications (it holds the lease)"
+        : "alerts: another collector holds the alert lease; this one stands by");
+      if (this.leader) this.sender.kick();
+    }
+    return this.leader;
   }
 
   /**
@@ -116,6 +146,7 @@ export class AlertEngine {
 
   private async evaluateNow(): Promise<void> {
     const now = this.now();
+    if (!(await this.lead(now))) return;
     const firing = await this.store.firing();
     const byRule = new Map<string, AlertState[]>();
     for (const s of firing) byRule.set(s.rule, [...(byRule.get(s.rule) ?? []), s]);
@@ -239,6 +270,7 @@ export class AlertEngine {
     clearInterval(this.timer);
     await this.running;
     await this.sender.close();
+    if (this.opts.db.dialect === "postgres" && this.leader) await this.store.release(this.owner).catch(() => {});
   }
 }
 

@@ -72,6 +72,8 @@ export class WebhookSender {
     private readonly stats: DeliveryStats,
     private readonly log: (line: string) => void,
     private readonly now: () => number = Date.now,
+    /** whether this collector may send now (it holds the engine's lease) */
+    private readonly active: () => boolean = () => true,
   ) {}
 
   start(): void {
@@ -113,7 +115,7 @@ export class WebhookSender {
         continue;
       }
       if (this.closed) break;
-      if (!head) {
+      if (!head || !this.active()) {
         await this.sleep(webhook, IDLE_POLL_MS);
         continue;
       }
