@@ -145,16 +145,18 @@ export class AlertStore {
     return Number((await this.db.get<{ n: number | string }>(`SELECT count(*) AS n FROM alert_outbox WHERE ${PENDING}`))?.n ?? 0);
   }
 
+  // Each mark in a transaction of its own: on SQLite's one connection a bare statement would run
+  // inside whatever transaction is open then, and be undone with it.
   async markSent(id: string, now: number): Promise<void> {
-    await this.db.run("UPDATE alert_outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", [now, id]);
+    await this.write("UPDATE alert_outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?", [now, id]);
   }
 
   async markRetry(id: string, attempts: number, nextAt: number, error: string): Promise<void> {
-    await this.db.run("UPDATE alert_outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?", [attempts, nextAt, error, id]);
+    await this.write("UPDATE alert_outbox SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?", [attempts, nextAt, error, id]);
   }
 
   async markFailed(id: string, attempts: number, now: number, error: string): Promise<void> {
-    await this.db.run("UPDATE alert_outbox SET attempts = ?, failed_at = ?, last_error = ? WHERE id = ?", [attempts, now, error, id]);
+    await this.write("UPDATE alert_outbox SET attempts = ?, failed_at = ?, last_error = ? WHERE id = ?", [attempts, now, error, id]);
   }
 
   /**
@@ -171,6 +173,10 @@ export class AlertStore {
   /** Gives the lease up, so that another collector takes over at once. */
   async release(owner: string): Promise<void> {
     await this.db.run("DELETE FROM alert_lease WHERE owner = ?", [owner]);
+  }
+
+  private write(sql: string, params: unknown[]): Promise<number> {
+    return this.db.transaction((tx) => tx.run(sql, params));
   }
 
   /** Forgets delivered or abandoned notifications and resolved alerts older than `before`. */
