@@ -40,9 +40,10 @@ beforeAll(async () => {
   const wrong = await tcpServer((socket) => socket.once("data", () => socket.end("-ERR wrong\r\n")));
   const tls = await startTlsFault({ kind: "valid", reply: "+PONG\r\n" }, labPki);
   const untrusted = await startTlsFault({ kind: "untrusted", reply: "+PONG\r\n" }, labPki);
-  servers.push(ok, silent, wrong, tls, untrusted);
+  const ok6 = await startTcpFault({ kind: "reply", reply: "+PONG\r\n" }, { host: "::1" });
+  servers.push(ok, silent, wrong, tls, untrusted, ok6);
   Object.assign(targets, {
-    ok: `127.0.0.1:${ok.port}`, refused: `127.0.0.1:${await refusedPort()}`, silent: `127.0.0.1:${silent.port}`,
+    ok: `127.0.0.1:${ok.port}`, ok6: `[::1]:${ok6.port}`, refused: `127.0.0.1:${await refusedPort()}`, silent: `127.0.0.1:${silent.port}`,
     wrong: `127.0.0.1:${wrong.port}`, tls: `127.0.0.1:${tls.port}`, untrusted: `127.0.0.1:${untrusted.port}`,
   });
 
@@ -120,6 +121,13 @@ describe("the same targets through blackbox_exporter and catprobe exporter", () 
     expectSameShape(both);
     expect(one(both.catprobe, "probe_success")).toBe(1);
     expect(one(both.catprobe, "catprobe_error_code")).toBe(0);
+  });
+
+  it("success over IPv6: the same protocol and address hash", async () => {
+    const both = await probeBoth("redis-ping", targets.ok6);
+    expectSameShape(both);
+    expect(one(both.catprobe, "probe_success")).toBe(1);
+    expect(one(both.catprobe, "probe_ip_protocol")).toBe(6);
   });
 
   it("connection refused", async () => {

@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ipHash } from "../../host/exporter/probe-metrics.js";
 import { startExporter, type Exporter } from "../../host/exporter/server.js";
 import { createLabPki, writePkiFiles, type PkiFiles } from "../../simulator/certs.js";
 import { startDnsServer, type DnsServer } from "../../simulator/servers/dns.js";
@@ -87,6 +88,15 @@ describe("metrics per outcome", () => {
     expect(m.help.get("probe_success")).toBe("Displays whether or not the probe was a success");
     expect(m.type.get("probe_success")).toBe("gauge");
     expect(ok.connections).toBeGreaterThan(0);
+  });
+
+  it("an IPv6 target in brackets: probe_ip_protocol 6", async () => {
+    const ok6 = await startTcpFault({ kind: "reply", reply: PONG }, { host: "::1" });
+    servers.push(ok6);
+    const m = await probe("redis-ping", `[::1]:${ok6.port}`);
+    expect(value(m, "probe_success")).toBe(1);
+    expect(value(m, "probe_ip_protocol")).toBe(6);
+    expect(value(m, "probe_ip_addr_hash")).toBe(ipHash("::1"));
   });
 
   it("connect refused: 601, no failed step", async () => {
