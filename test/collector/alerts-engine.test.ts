@@ -11,6 +11,7 @@ import { errorCodeInfo } from "../../host/codes.js";
 import { AlertEngine } from "../../host/collector/alerts/alerts.js";
 import type { AlertSource, CountRow, ProbeRow, TlsRow } from "../../host/collector/alerts/evaluate.js";
 import { parseRules } from "../../host/collector/alerts/rules.js";
+import { shownUrl } from "../../host/collector/alerts/webhook-sender.js";
 import { SqliteDb } from "../../host/collector/db/sqlite.js";
 import { until } from "../helpers/until.js";
 import { WebhookReceiver } from "../helpers/webhook-receiver.js";
@@ -197,7 +198,9 @@ describe("alert engine", () => {
     expect(e.stats.failures).toBe(hook.refused);
     expect(e.stats.sent).toBe(1);
     expect(log.filter((l) => l.includes("failed: HTTP 503"))).toHaveLength(hook.refused);
-    expect(log[0]).toMatch(/attempt 1 of 20 failed: HTTP 503; next in 50 ms/);
+    expect(log[0]).toBe(`alerts: 1 rule(s) from alerts.json, evaluated every 3600000 ms; notifications to ${hook.url}`);
+    expect(log[1]).toMatch(/attempt 1 of 20 failed: HTTP 503; next in 50 ms/);
+    expect(shownUrl("https://bot:s3cret@chat.example/hook")).toBe("https://bot:***@chat.example/hook");
 
     // A webhook nobody listens on: three attempts, then given up.
     const gone = await WebhookReceiver.start();

@@ -16,7 +16,7 @@ import { evaluateRule, type AlertSource, type Instance } from "./evaluate.js";
 import { notifications, type AlertView } from "./notifications.js";
 import type { Rules } from "./rules.js";
 import { SqlAlertSource } from "./source.js";
-import { WebhookSender, type DeliveryStats } from "./webhook-sender.js";
+import { WebhookSender, shownUrl, type DeliveryStats } from "./webhook-sender.js";
 
 export interface AlertEngineOptions {
   rules: Rules;
@@ -112,6 +112,9 @@ export class AlertEngine {
     const engine = new AlertEngine(opts);
     await engine.store.init();
     await engine.abandonUnknownWebhooks();
+    const pending = await engine.store.pendingCount();
+    engine.log(`alerts: ${opts.rules.rules.length} rule(s) from ${opts.rules.file}, evaluated every ${engine.intervalMs} ms; ` +
+      `notifications to ${opts.rules.webhooks.map(shownUrl).join(", ")}${pending ? `; ${pending} waiting from before` : ""}`);
     engine.sender.start();
     engine.timer = setInterval(() => void engine.tick(), engine.intervalMs).unref();
     void engine.tick();
@@ -128,7 +131,7 @@ export class AlertEngine {
         await this.store.markFailed(e.id, e.attempts, this.now(), "the webhook is no longer in the rules file");
       }
       this.stats.dropped += n;
-      this.log(`alerts: ${n} notification(s) queued for ${webhook} dropped: it is no longer in ${this.opts.rules.file}`);
+      this.log(`alerts: ${n} notification(s) queued for ${shownUrl(webhook)} dropped: it is no longer in ${this.opts.rules.file}`);
     }
   }
 

@@ -55,6 +55,17 @@ export function post(url: string, body: string, headers: Record<string, string>,
   });
 }
 
+/** A webhook's URL fit for a log line: without the password of a user:password@ in it. */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** The wait before attempt `attempt + 1` after `attempt` failed ones: back-off × 2^(attempt−1), capped. */
 export function backoff(delivery: Delivery, attempt: number): number {
   return Math.min(delivery.maxBackoffMs, delivery.backoffMs * 2 ** Math.min(30, attempt - 1));
@@ -139,7 +150,7 @@ export class WebhookSender {
           this.stats.sent++;
         } catch (err) {
           // Not marked: it would go again. Said so, since that is the one way a notification repeats.
-          this.log(`alerts: ${entry.webhook} took notification ${entry.id}, but marking it sent failed (it may be sent again): ${(err as Error).message}`);
+          this.log(`alerts: ${shownUrl(entry.webhook)} took notification ${entry.id}, but marking it sent failed (it may be sent again): ${(err as Error).message}`);
         }
         return;
       }
@@ -151,12 +162,12 @@ export class WebhookSender {
     try {
       if (attempt >= this.delivery.attempts) {
         this.stats.gaveUp++;
-        this.log(`alerts: ${entry.webhook}: notification ${entry.id} (${entry.rule}, ${entry.status}) failed: ${problem}; ` +
+        this.log(`alerts: ${shownUrl(entry.webhook)}: notification ${entry.id} (${entry.rule}, ${entry.status}) failed: ${problem}; ` +
           `gave up after ${attempt} attempts`);
         await this.store.markFailed(entry.id, attempt, this.now(), problem);
       } else {
         const delay = backoff(this.delivery, attempt);
-        this.log(`alerts: ${entry.webhook}: notification ${entry.id} (${entry.rule}, ${entry.status}) attempt ${attempt} ` +
+        this.log(`alerts: ${shownUrl(entry.webhook)}: notification ${entry.id} (${entry.rule}, ${entry.status}) attempt ${attempt} ` +
           `of ${this.delivery.attempts} failed: ${problem}; next in ${delay} ms`);
         await this.store.markRetry(entry.id, attempt, this.now() + delay, problem);
       }
