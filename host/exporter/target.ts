@@ -45,7 +45,8 @@ export function parseTarget(target: string): ProbeTarget {
   if (!checked.success) {
     const ascii = /[^\x00-\x7f]/.test(host) ? domainToASCII(host) : "";
     const hint = ascii ? ` (an internationalized name goes in its ASCII form: ${ascii})` : "";
-    throw new TargetError(`target ${JSON.stringify(target)}: the host must be ${checked.error.issues[0].message.replace(/^must be /, "")}${hint}`);
+    const problem = checked.error.issues[0].message; // "must not be empty", or what the host should be
+    throw new TargetError(`target ${JSON.stringify(target)}: the host ${problem.startsWith("must") ? problem : `must be ${problem}`}${hint}`);
   }
   return { host, port };
 }

@@ -62,6 +62,8 @@ describe("parseTarget", () => {
     ["tcp://db:1", "without a scheme"],
     ["[::1", "the host must be"],
     ["a b:1", "the host must be"],
+    [":80", "the host must not be empty"],
+    ["x".repeat(300), "the host must be"],
     ["1.2.3.4:5:6", "[address]:port"],
   ])("%s is refused", (text, why) => expect(() => parseTarget(text)).toThrow(why));
 });
