@@ -1,83 +1,226 @@
-// Collector ingest through a real Mosquitto against a bare mqtt.js subscriber that only counts
-// messages (the floor), both fed by a publisher in its own process, and /api/top-errors
-// latency over one million stored results.
+// Collector ingest against a bare mqtt.js subscriber that only counts messages (the floor), all
+// fed by a publisher in its own process, in interleaved rounds (ingest-cases.ts: SQLite and
+// PostgreSQL collectors, two collectors in a $share group, a NATS cluster); where the time goes
+// (CPU of each process, commits); then /api/top-errors latency over one million stored results.
+//
+// The machine is shared (other builds and tests run on the same two cores), so each round runs
+// every case once, in an order rotated each round, and a ratio is the median of the per-round
+// ratios (each run against its peer of the same round).
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import mqtt, { type MqttClient } from "mqtt";
-import { startCollector } from "../../host/collector/collector.js";
+import pg from "pg";
 import { topErrors } from "../../host/collector/stats.js";
 import { openStore } from "../../host/collector/store.js";
-import { Mosquitto } from "../helpers/mosquitto.js";
 import { record } from "../helpers/records.js";
 import { until } from "../helpers/until.js";
 import type { Ratios } from "./harness.js";
+import {
+  BARE_MOSQUITTO, BARE_NATS, INGEST_CASES, MESSAGES, POSTGRES_MOSQUITTO, POSTGRES_SHARE_MOSQUITTO, SQLITE_MOSQUITTO,
+  SQLITE_NATS, benchDir, type Commit, type IngestCase,
+} from "./ingest-cases.js";
+import { IngestLab, type CpuSnapshot } from "./ingest-lab.js";
 
-const MESSAGES = 20_000;
-const ROUNDS = 5;
+/** Interleaved rounds (CATPROBE_BENCH_ROUNDS to change). */
+const ROUNDS = Number(process.env.CATPROBE_BENCH_ROUNDS) || 5;
+/** One run gives up after this long: a lost message fails the benchmark instead of hanging it. */
+const RUN_TIMEOUT_MS = 120_000;
+
+/** Ratio lines: [ours, peer]. */
+const RATIOS: [IngestCase, IngestCase][] = [
+  [SQLITE_MOSQUITTO, BARE_MOSQUITTO],
+  [POSTGRES_MOSQUITTO, BARE_MOSQUITTO],
+  [POSTGRES_MOSQUITTO, SQLITE_MOSQUITTO],
+  [POSTGRES_SHARE_MOSQUITTO, BARE_MOSQUITTO],
+  [POSTGRES_SHARE_MOSQUITTO, SQLITE_MOSQUITTO],
+  [SQLITE_NATS, BARE_MOSQUITTO],
+  [SQLITE_NATS, SQLITE_MOSQUITTO],
+  [SQLITE_NATS, BARE_NATS],
+  [BARE_NATS, BARE_MOSQUITTO],
+];
+
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+
+type Cpu = Omit<CpuSnapshot, "machine"> & { publisher: number; others: number };
+
+interface Run {
+  rate: number;
+  wallMs: number;
+  /** CPU ms of each part during the run */
+  cpu: Cpu;
+  commits: Commit[];
+  collectors: number;
+  redelivered: number;
+  connectedTo: string[];
+}
 
 /** The load in its own process (publisher-process.ts), connected and waiting for the start. */
-async function startPublisher(url: string, round: number) {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/bench/publisher-process.ts", url, `bench-pub-${round}`,
-    String(MESSAGES)], { stdio: ["pipe", "pipe", "inherit"] });
+async function startPublisher(url: string, clientId: string) {
+  const child = spawn(process.execPath, ["--import", "tsx", "test/bench/publisher-process.ts", url, clientId, String(MESSAGES)],
+    { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = once(child, "exit");
   const lines = createInterface({ input: child.stdout! });
-  const next = () => once(lines, "line");
+  const next = async () => ((await once(lines, "line")) as [string])[0];
   await next(); // connected
-  return { go: () => child.stdin!.write("go\n"), done: next().then(() => once(child, "exit")) };
+  return {
+    go: () => child.stdin!.write("go\n"),
+    /** the CPU ms it spent publishing, once it has exited */
+    done: next().then(async (line) => {
+      await exited;
+      return Number(line.split(" ")[1]);
+    }),
+    kill: () => child.exitCode === null && child.kill(),
+  };
 }
 
-/** Messages per second from the start of publishing until the receiver has all of them. */
-async function ingestRate(url: string, round: number, received: () => number): Promise<number> {
-  const publisher = await startPublisher(url, round);
-  const t0 = performance.now();
-  publisher.go();
-  // A lost message must fail the run, not hang it; polled every 5 ms, as the wait is what is timed.
-  await until(() => received() >= MESSAGES, `all ${MESSAGES} messages at the receiver`, 120_000, 5);
-  const rate = (MESSAGES * 1000) / (performance.now() - t0);
-  await publisher.done;
-  return rate;
+function cpuDuring(before: CpuSnapshot, after: CpuSnapshot, publisher: number): Cpu {
+  const d = (k: keyof CpuSnapshot) => after[k] - before[k];
+  const ours = { catprobe: d("catprobe"), mosquitto: d("mosquitto"), nats: d("nats"), postgres: d("postgres"), publisher };
+  return { ...ours, others: Math.max(0, d("machine") - sum(Object.values(ours))) };
 }
 
-async function bareSubscriber(url: string): Promise<{ client: MqttClient; count: () => number }> {
-  let n = 0;
-  const client = await mqtt.connectAsync(url, { protocolVersion: 4, clientId: "bench-bare", clean: true });
-  client.on("message", () => n++);
-  await client.subscribeAsync("catprobe/v1/results/+/+", { qos: 1 });
-  return { client, count: () => n };
-}
-
-export async function benchCollector(ratios: Ratios): Promise<void> {
-  console.log(`collector ingest through Mosquitto (${MESSAGES} results, QoS 1, median of ${ROUNDS} interleaved rounds)`);
-  const broker = await Mosquitto.start();
-  const dir = mkdtempSync(join(tmpdir(), "catprobe-bench-"));
-  const ours: number[] = [];
-  const bare: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const collector = await startCollector({ broker: broker.url, http: "127.0.0.1:0", db: join(dir, `c${round}.db`) });
-    let storedCount = 0;
-    const poll = setInterval(async () => {
-      storedCount = (await collector.store.db.get<{ n: number }>("SELECT count(*) AS n FROM results"))!.n;
-    }, 20);
-    ours.push(await ingestRate(broker.url, round * 2, () => storedCount));
-    clearInterval(poll);
-    await collector.close();
-
-    const sub = await bareSubscriber(broker.url);
-    bare.push(await ingestRate(broker.url, round * 2 + 1, sub.count));
-    await sub.client.endAsync();
+/** One case once: results/s from the start of publishing until the receiver has all of them. */
+async function runOnce(lab: IngestLab, c: IngestCase, round: number): Promise<Run> {
+  const receiver = await c.start(lab, round);
+  try {
+    const publisher = await startPublisher(c.publishTo(lab), `bench-pub-${c.key}-r${round}`);
+    try {
+      const before = lab.cpu();
+      const t0 = performance.now();
+      publisher.go();
+      // polled every 5 ms, as the wait is what is timed
+      await until(() => receiver.received() >= MESSAGES, `all ${MESSAGES} results at: ${c.label}`, RUN_TIMEOUT_MS, 5);
+      const wallMs = performance.now() - t0;
+      const after = lab.cpu();
+      const cpu = cpuDuring(before, after, await publisher.done);
+      return { rate: (MESSAGES * 1000) / wallMs, wallMs, cpu, ...(await receiver.verify()) };
+    } finally {
+      publisher.kill();
+    }
+  } finally {
+    await receiver.close();
   }
-  await broker.stop();
-  console.log(`  catprobe collector (validate, dedupe, SQLite, ack after commit)  ${median(ours).toFixed(0).padStart(7)} results/s`);
-  console.log(`  bare mqtt.js subscriber (count only)                             ${median(bare).toFixed(0).padStart(7)} results/s`);
-  ratios.addValue("collector-ingest/bare-subscriber", median(ours) / median(bare));
+}
 
+/** ROUNDS rounds of every case, each round in an order rotated by one. */
+async function rounds(lab: IngestLab): Promise<Map<IngestCase, Run[]>> {
+  const runs = new Map(INGEST_CASES.map((c) => [c, [] as Run[]]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = INGEST_CASES.map((_, i) => INGEST_CASES[(i + round) % INGEST_CASES.length]);
+    for (const c of order) runs.get(c)!.push(await runOnce(lab, c, round));
+    process.stdout.write(`  round ${round + 1}/${ROUNDS} done, load average ${loadavg()[0].toFixed(1)}\n`);
+  }
+  return runs;
+}
+
+function printRates(runs: Map<IngestCase, Run[]>): void {
+  for (const [c, list] of runs) {
+    const rates = list.map((r) => r.rate);
+    console.log(`  ${c.label.padEnd(52)} ${median(rates).toFixed(0).padStart(7)} results/s` +
+      `   (${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`);
+  }
+}
+
+const PARTS: (keyof Cpu)[] = ["catprobe", "publisher", "mosquitto", "nats", "postgres", "others"];
+/** The parts that run on one thread: each can use one core at most. */
+const SINGLE_THREADED: (keyof Cpu)[] = ["catprobe", "publisher", "mosquitto"];
+const perThousand = (r: Run, part: keyof Cpu) => (r.cpu[part] * 1000) / MESSAGES;
+const cell = (v: number, width: number, digits = 0) => v.toFixed(digits).padStart(width);
+
+/**
+ * CPU ms per 1,000 results of each process during a run, cores busy, and what two cores would
+ * allow if only the benchmark's processes ran: the lower of 2 cores / all their CPU per result
+ * and 1 core / the busiest single-threaded one's.
+ */
+function printCpu(runs: Map<IngestCase, Run[]>): void {
+  console.log("  CPU ms per 1,000 results during a run (medians; catprobe = this process: the collectors or the bare");
+  console.log("  subscriber; others = the rest of the machine); cores = all CPU / wall; ceiling = what 2 cores allow");
+  console.log("  the benchmark's own processes alone: min(2 cores / their CPU, 1 core / the busiest single-threaded one)");
+  console.log(`  ${"".padEnd(46)} ${"wall ms".padStart(7)} ${PARTS.map((p) => p.padStart(9)).join(" ")}  cores  ceiling/s`);
+  for (const [c, list] of runs) {
+    const ours = PARTS.filter((p) => p !== "others");
+    const ceiling = (r: Run) => Math.min(2e6 / sum(ours.map((p) => perThousand(r, p))),
+      1e6 / Math.max(...SINGLE_THREADED.map((p) => perThousand(r, p))));
+    console.log(`  ${c.label.slice(0, 46).padEnd(46)} ${cell(median(list.map((r) => r.wallMs)), 7)} ` +
+      PARTS.map((p) => cell(median(list.map((r) => perThousand(r, p))), 9)).join(" ") +
+      `  ${cell(median(list.map((r) => sum(Object.values(r.cpu)) / r.wallMs)), 5, 2)}  ${cell(median(list.map(ceiling)), 9)}`);
+  }
+}
+
+/**
+ * The collectors' commits: store.add calls per run, results per batch, wall ms per commit, the
+ * share of each collector's run a commit of it was pending (on SQLite its thread is busy
+ * meanwhile; on PostgreSQL it waits), and PostgreSQL's CPU per commit.
+ */
+function printCommits(runs: Map<IngestCase, Run[]>): void {
+  console.log("  commits (store.add; medians): batches per run, results per batch, wall ms per commit, share of each");
+  console.log("  collector's run with a commit of it pending, PostgreSQL CPU ms per commit");
+  console.log(`  ${"".padEnd(46)} batches  per batch  ms/commit  in commit  pg CPU/commit`);
+  for (const [c, list] of runs) {
+    if (!list[0].collectors) continue;
+    const pending = (r: Run) => (100 * sum(r.commits.map((k) => k.ms))) / (r.wallMs * r.collectors);
+    console.log(`  ${c.label.slice(0, 46).padEnd(46)} ${cell(median(list.map((r) => r.commits.length)), 7)}  ` +
+      `${cell(median(list.map((r) => MESSAGES / r.commits.length)), 9)}  ${cell(median(list.flatMap((r) => r.commits.map((k) => k.ms))), 9, 2)}  ` +
+      `${cell(median(list.map(pending)), 7)} %  ${cell(median(list.map((r) => r.cpu.postgres / r.commits.length)), 13, 1)}`);
+  }
+}
+
+function printPlacement(lab: IngestLab, runs: Map<IngestCase, Run[]>): void {
+  for (const [c, list] of runs) {
+    if (list.some((r) => r.redelivered > 0)) console.log(`  ${c.label}: ${list.map((r) => r.redelivered).join(", ")} results delivered twice (stored once)`);
+  }
+  const node = (url: string) => lab.nats.nodes.find((n) => n.url === url)?.name ?? url;
+  const on = (c: IngestCase) => [...new Set(runs.get(c)!.flatMap((r) => r.connectedTo.map(node)))].join(", ");
+  console.log(`  NATS: publisher on ${node(SQLITE_NATS.publishTo(lab))}, collector on ${on(SQLITE_NATS)} ` +
+    `(its list: ${lab.nats.brokerList(1).split(",").map(node).join(", ")}), bare subscriber on ${on(BARE_NATS)}`);
+}
+
+/** Each ratio: the median over rounds of ours / peer in the same round. */
+function addRatios(runs: Map<IngestCase, Run[]>, ratios: Ratios): void {
+  for (const [ours, peer] of RATIOS) {
+    const a = runs.get(ours)!;
+    const b = runs.get(peer)!;
+    ratios.addValue(`${ours.key}/${peer.key}`, median(a.map((r, i) => r.rate / b[i].rate)));
+  }
+}
+
+async function postgresVersion(lab: IngestLab): Promise<string> {
+  const client = new pg.Client({ connectionString: lab.postgres.url("postgres") });
+  await client.connect();
+  try {
+    return `PostgreSQL ${(await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v.split(" ")[0]}`;
+  } finally {
+    await client.end();
+  }
+}
+
+async function benchIngest(ratios: Ratios): Promise<void> {
+  console.log(`collector ingest (${MESSAGES} results, QoS 1, publisher in its own process, median of ${ROUNDS} interleaved rounds)`);
+  const lab = await IngestLab.start();
+  let runs: Map<IngestCase, Run[]>;
+  try {
+    console.log(`  servers: Mosquitto (shipped configuration), nats-server × 3 (MQTT over JetStream, streams on all 3), ` +
+      `${await postgresVersion(lab)} (fsync off, as test/helpers/postgres.ts starts it)`);
+    console.log(`  load average at the start ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+    runs = await rounds(lab);
+  } finally {
+    await lab.stop();
+  }
+  printRates(runs);
+  printCpu(runs);
+  printCommits(runs);
+  printPlacement(lab, runs);
+  addRatios(runs, ratios);
+}
+
+async function benchTopErrors(): Promise<void> {
   console.log("/api/top-errors over 1,000,000 stored results (spread over 7 days, 50 probes, 10 tasks)");
-  const store = await openStore(join(dir, "million.db"));
+  const store = await openStore(join(benchDir, "million.db"));
   const now = Date.now();
   const codes = [null, null, null, 600, 601, 603, 607, 607, 608, 609];
   for (let batch = 0; batch < 100; batch++) {
@@ -97,4 +240,13 @@ export async function benchCollector(ratios: Ratios): Promise<void> {
     console.log(`  window ${label.padEnd(13)} ${String(total).padStart(8)} results   median ${median(times).toFixed(2).padStart(7)} ms   max ${Math.max(...times).toFixed(2)} ms`);
   }
   await store.close();
+}
+
+export async function benchCollector(ratios: Ratios): Promise<void> {
+  try {
+    await benchIngest(ratios);
+    await benchTopErrors();
+  } finally {
+    rmSync(benchDir, { recursive: true, force: true });
+  }
 }

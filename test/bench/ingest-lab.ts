@@ -1,0 +1,69 @@
+// The servers of the ingest benchmark, all the benchmark's own, on free loopback ports, never
+// the machine's (1883, 4222, 5432): a Mosquitto with the shipped configuration, a 3-node NATS
+// cluster (MQTT over JetStream, streams on all three nodes) and a PostgreSQL cluster made with
+// initdb in a temp dir (test/helpers: fsync off, as for the tests). Stopped by stop(), which
+// also runs on SIGINT/SIGTERM, and if starting one of them fails. cpu() reads how much CPU
+// each of them (and this process, and the machine) has used so far.
+
+import { Mosquitto } from "../helpers/mosquitto.js";
+import { NatsCluster } from "../helpers/nats.js";
+import { Postgres } from "../helpers/postgres.js";
+import { machineBusyMs, ownCpuMs, pidsWithArgs, treeCpuMs } from "./proc-cpu.js";
+
+/** CPU ms so far: this process, each server, and the whole machine. */
+export interface CpuSnapshot { catprobe: number; mosquitto: number; nats: number; postgres: number; machine: number }
+
+export class IngestLab {
+  private readonly pids: { mosquitto: number[]; nats: number[]; postgres: number[] };
+  private readonly onSignal = () => {
+    void this.stop().finally(() => process.exit(130));
+  };
+
+  private constructor(readonly mosquitto: Mosquitto, readonly nats: NatsCluster, readonly postgres: Postgres) {
+    this.pids = {
+      mosquitto: pidsWithArgs("-c", mosquitto.configFile),
+      nats: nats.nodes.flatMap((n) => pidsWithArgs("-c", n.configFile)),
+      // pg_ctl passes the options to the postmaster as arguments; its backends are its children
+      postgres: pidsWithArgs("-p", String(postgres.port), "-c", "listen_addresses=127.0.0.1"),
+    };
+    for (const [name, pids] of Object.entries(this.pids)) {
+      if (!pids.length) throw new Error(`no ${name} process found for the CPU figures`);
+    }
+    process.once("SIGINT", this.onSignal).once("SIGTERM", this.onSignal);
+  }
+
+  static async start(): Promise<IngestLab> {
+    const started: { stop(): unknown }[] = [];
+    const start = async <T extends { stop(): unknown }>(server: Promise<T>) => {
+      const s = await server;
+      started.push(s);
+      return s;
+    };
+    try {
+      const mosquitto = await start(Mosquitto.start());
+      const nats = await start(NatsCluster.start(3));
+      const postgres = await start(Postgres.start());
+      return new IngestLab(mosquitto, nats, postgres);
+    } catch (err) {
+      await Promise.allSettled(started.map((s) => s.stop()));
+      throw err;
+    }
+  }
+
+  cpu(): CpuSnapshot {
+    return {
+      catprobe: ownCpuMs(),
+      mosquitto: treeCpuMs(this.pids.mosquitto),
+      nats: treeCpuMs(this.pids.nats),
+      postgres: treeCpuMs(this.pids.postgres),
+      machine: machineBusyMs(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    process.off("SIGINT", this.onSignal).off("SIGTERM", this.onSignal);
+    const stopped = await Promise.allSettled([this.mosquitto.stop(), this.nats.stop(), (async () => this.postgres.stop())()]);
+    const failed = stopped.find((s) => s.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+}
