@@ -42,10 +42,13 @@ export function tlsVersionName(version: string): string {
   return m ? `TLS 1.${m[1] ?? "0"}` : version;
 }
 
+/** Milliseconds (kept to 0.01 ms in records) as seconds, without float noise: 9.89 → 0.00989. */
+const seconds = (ms: number) => Math.round(ms * 100) / 1e5;
+
 export function probeFamilies(r: ResultRecord): MetricFamily[] {
   const families: MetricFamily[] = [
     gauge("probe_success", "Displays whether or not the probe was a success", r.ok ? 1 : 0),
-    gauge("probe_duration_seconds", "Returns how long the probe took to complete in seconds", r.timings.totalMs / 1000),
+    gauge("probe_duration_seconds", "Returns how long the probe took to complete in seconds", seconds(r.timings.totalMs)),
     gauge("probe_failed_due_to_regex", "Indicates if probe failed due to regex", r.code === 607 ? 1 : 0),
     gauge("catprobe_error_code", "The catprobe error code of the run: 0 on success, else 600-609", r.code ?? 0),
     gauge("probe_failed_at_step", "The 0-based index of the step that failed, or -1", r.step ?? -1),
@@ -54,7 +57,7 @@ export function probeFamilies(r: ResultRecord): MetricFamily[] {
   if (r.code !== 605 && r.code !== 606) {
     const family = r.address ? isIP(r.address) : 0;
     families.push(
-      gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", (r.timings.dnsMs ?? 0) / 1000),
+      gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds", seconds(r.timings.dnsMs ?? 0)),
       gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6", family),
       gauge("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.", r.address ? ipHash(r.address) : 0),
     );

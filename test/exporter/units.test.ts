@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import { goFloat } from "../../host/exporter/go-float.js";
 import { goQuote } from "../../host/exporter/go-quote.js";
-import { ipHash, tlsVersionName } from "../../host/exporter/probe-metrics.js";
+import type { ResultRecord } from "../../host/wire/record.js";
+import { ipHash, probeFamilies, tlsVersionName } from "../../host/exporter/probe-metrics.js";
 import { parseTarget } from "../../host/exporter/target.js";
 import { probeBudgetMs } from "../../host/exporter/timeout.js";
 
@@ -25,6 +26,13 @@ describe("goQuote: Go's %q", () => {
 });
 
 describe("blackbox's figures", () => {
+  it("durations in seconds without float noise", () => {
+    const record = { ok: true, code: null, step: null, address: "127.0.0.1", timings: { totalMs: 9.89, dnsMs: 0.07 } } as unknown as ResultRecord;
+    const families = probeFamilies(record);
+    expect(families.find((f) => f.name === "probe_duration_seconds")!.samples[0].value).toBe(0.00989);
+    expect(families.find((f) => f.name === "probe_dns_lookup_time_seconds")!.samples[0].value).toBe(0.00007);
+  });
+
   it("ipHash: FNV-1a of the address bytes", () => {
     expect(ipHash("127.0.0.1")).toBe(3668918509); // what blackbox 0.23 reports for 127.0.0.1
     expect(ipHash("::1")).toBe(ipHash("0:0:0:0:0:0:0:1"));
