@@ -4,8 +4,9 @@
 // certificate had arrived (an expired or untrusted one).
 
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { isIP, type Socket } from "node:net";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import { ConfigError } from "../config-error.js";
 import type { TaskSpec } from "../task/schema.js";
 import { type Deadline, Limit, within } from "./deadline.js";
@@ -13,6 +14,11 @@ import { RunFault, describeError } from "./fault.js";
 import type { TlsFacts } from "../wire/record.js";
 
 const DAY_MS = 24 * 3600 * 1000;
+
+// node:tls is loaded by the first handshake, not at start-up: most tasks are plain TCP, and
+// loading it is a good part of what `catprobe run` spends before its first run.
+const require = createRequire(import.meta.url);
+let tls: typeof import("node:tls") | undefined;
 
 /** CA, client certificate and key files, read once per task; a missing file is a ConfigError. */
 export interface TlsFiles {
@@ -71,7 +77,8 @@ export async function handshake(
   const name = servername ?? host;
   const limit = new Limit(spec.connectTimeoutMs, 608,
     `TLS handshake with ${name} did not complete within ${spec.connectTimeoutMs} ms`, step);
-  const secure = tlsConnect({
+  tls ??= require("node:tls") as typeof import("node:tls");
+  const secure = tls.connect({
     socket,
     host: name,
     servername: isIP(name) ? undefined : name, // SNI carries names only
