@@ -131,6 +131,9 @@ describe("alert engine", () => {
       { probe: "edge-2", state: "offline", labels: { site: "plant-3" }, lastSeen: now - 10 * 60_000 },
       { probe: "edge-3", state: "offline", labels: { site: "plant-4" }, lastSeen: now - 10 * 60_000 },
       { probe: "edge-4", state: "offline", labels: { site: "plant-3" }, lastSeen: now - 30_000 },
+      // "online", but silent for longer than 2m + three status intervals: its connection is gone
+      { probe: "edge-5", state: "online", labels: { site: "plant-3" }, lastSeen: now - 6 * 60_000 },
+      { probe: "edge-6", state: "online", labels: { site: "plant-3" }, lastSeen: now - 4 * 60_000 },
     ];
     source.rows = [
       { task: "redis", probe: "edge-1", code: 608, n: 3 }, { task: "redis", probe: "edge-3", code: 608, n: 5 },
@@ -152,8 +155,9 @@ describe("alert engine", () => {
     expect(byRule["tls-handshake"].alerts.map((a) => a.labels)).toEqual([
       { alertname: "tls-handshake", task: "redis", probe: "edge-1", code: "608" }]);
     expect(byRule["tls-handshake"].alerts[0].annotations.summary).toBe(`redis on edge-1: 3 × 608 ${errorCodeInfo(608).definition} in 5m`);
-    expect(byRule.offline.alerts.map((a) => a.labels)).toEqual([{ alertname: "offline", probe: "edge-2" }]);
+    expect(byRule.offline.alerts.map((a) => a.labels)).toEqual([{ alertname: "offline", probe: "edge-2" }, { alertname: "offline", probe: "edge-5" }]);
     expect(byRule.offline.alerts[0].annotations.summary).toBe("probe edge-2 offline for 10 min");
+    expect(byRule.offline.alerts[1].annotations.description).toMatch(/^probe edge-5 is online but silent since /);
     expect(byRule.cert.alerts.map((a) => a.labels.probe).sort()).toEqual(["edge-1", "edge-3"]);
     const cert = byRule.cert.alerts.find((a) => a.labels.probe === "edge-1")!;
     expect(cert.annotations.summary).toBe("https on edge-1: certificate expires in 3.5 days");
