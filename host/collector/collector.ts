@@ -175,6 +175,7 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
         clearInterval(pruner);
         events.close();
         await ingest!.endAsync();
+        await fleet.idle();
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         await broker?.close();

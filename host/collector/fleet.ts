@@ -46,6 +46,11 @@ export class Fleet {
     return this.statuses;
   }
 
+  /** Resolves once every status received so far is kept (before the store closes). */
+  idle(): Promise<void> {
+    return this.statuses;
+  }
+
   /** Replaces the task set; on a change, every known probe gets its new config. */
   async apply(tasks: TaskJson[]): Promise<TaskSetDiff> {
     const diff = await this.tasks.apply(tasks);

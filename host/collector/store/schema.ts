@@ -32,7 +32,7 @@ export function resultRow(r: StoredRecord, storedAt: number): unknown[] {
 
 const NOT_NULL = new Set(["id", "probe", "task", "ts", "total_ms", "bytes_sent", "bytes_received", "stored_at"]);
 
-export function columnType(dialect: Dialect, kind: Kind): string {
+function columnType(dialect: Dialect, kind: Kind): string {
   const t = TYPES[dialect];
   return kind === "key" ? t.key : kind === "ms" ? t.ms : kind === "real" ? t.real : kind === "int" ? "INTEGER" : "TEXT";
 }
