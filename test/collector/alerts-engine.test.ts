@@ -92,9 +92,11 @@ describe("alert engine", () => {
     expect(a.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(Date.parse(a.startsAt)).toBeGreaterThan(Date.now() - 10_000);
 
-    await e.evaluate(); // within repeatInterval: nothing
+    source.rows[0].n = 2; // 2 of 5: still below, other figures
+    await e.evaluate(); // within repeatInterval: nothing sent, the figures kept
     await quiet();
     expect(hook.received).toHaveLength(1);
+    expect((await e.view()).firing.map((f) => f.annotations.summary)).toEqual(["redis on edge-1: success rate 40% below 90%"]);
     await new Promise((r) => setTimeout(r, 1000));
     await e.evaluate(); // repeatInterval passed: sent again, same alert
     await until(() => hook.received.length === 2, "the repeat");

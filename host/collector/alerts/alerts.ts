@@ -164,14 +164,14 @@ export class AlertEngine {
         this.log(`alerts: rule "${rule.name}": cannot evaluate: ${(err as Error).message}`);
         continue; // neither fires nor resolves on an error
       }
-      const due = this.transitions(byRule.get(rule.name) ?? [], holding, rule.repeatIntervalMs, rule.name, now);
-      states.push(...due);
+      const { due, quiet } = this.transitions(byRule.get(rule.name) ?? [], holding, rule.repeatIntervalMs, rule.name, now);
+      states.push(...due, ...quiet);
       entries.push(...this.queue(rule.name, due, now));
     }
     // Alerts of rules no longer in the file resolve.
     for (const [name, alerts] of byRule) {
       if (ruleNames.has(name)) continue;
-      const due = this.transitions(alerts, [], Infinity, name, now);
+      const { due } = this.transitions(alerts, [], Infinity, name, now);
       states.push(...due);
       entries.push(...this.queue(name, due, now));
     }
@@ -189,9 +189,13 @@ export class AlertEngine {
     }
   }
 
-  /** The states that change (and are notified) at `now`: new firing, repeats, resolutions. */
-  private transitions(before: AlertState[], holding: Instance[], repeatMs: number, rule: string, now: number): AlertState[] {
+  /**
+   * The states that change at `now`: `due` are notified (new firing, repeats, resolutions),
+   * `quiet` only kept (a firing alert's figures changed), so that the API shows them current.
+   */
+  private transitions(before: AlertState[], holding: Instance[], repeatMs: number, rule: string, now: number) {
     const out: AlertState[] = [];
+    const quiet: AlertState[] = [];
     const known = new Map(before.map((s) => [s.fingerprint, s]));
     for (const i of holding) {
       const s = known.get(i.fingerprint);
@@ -199,13 +203,15 @@ export class AlertEngine {
         out.push({ ...i, rule, status: "firing", startsAt: now, endsAt: null, lastNotified: now });
       } else if (now - s.lastNotified >= repeatMs) {
         out.push({ ...s, annotations: i.annotations, lastNotified: now });
+      } else if (JSON.stringify(i.annotations) !== JSON.stringify(s.annotations)) {
+        quiet.push({ ...s, annotations: i.annotations });
       }
     }
     const holds = new Set(holding.map((i) => i.fingerprint));
     for (const s of before) {
       if (!holds.has(s.fingerprint)) out.push({ ...s, status: "resolved", endsAt: now, lastNotified: now });
     }
-    return out;
+    return { due: out, quiet };
   }
 
   /** The outbox entries of one rule's changed alerts: its notifications, each to every webhook. */
