@@ -1,13 +1,15 @@
 // The store itself: the versioned schema (a second start changes nothing, an old SQLite file
 // gets its missing columns, a newer schema is refused), the database's name without its
 // password, and two stores on one PostgreSQL database writing the same results at once: each
-// counted once, exactly, and task sets applied one after the other.
+// counted once, exactly, and task sets applied one after the other; a transaction that met a
+// deadlock is run again.
 
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { PostgresDb } from "../../host/collector/db/postgres.js";
 import { counts, topErrors } from "../../host/collector/stats.js";
 import { openStore, type Store } from "../../host/collector/store.js";
 import { SCHEMA_VERSION } from "../../host/collector/store/schema.js";
@@ -137,6 +139,33 @@ describe("two stores on one PostgreSQL database", () => {
       expect(last.added.length + last.changed.length).toBe(2);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe("a PostgreSQL transaction", () => {
+  it("that failed on a deadlock is run again, and both commit", async () => {
+    const db = PostgresDb.open(await newDatabase("postgres"));
+    try {
+      await db.run("CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+      await db.run("INSERT INTO k VALUES (1, 0), (2, 0)");
+      let runs = 0;
+      let firstDone = 0;
+      let bothHoldOne!: () => void;
+      const barrier = new Promise<void>((resolve) => (bothHoldOne = resolve));
+      // each locks one row, waits until the other holds its row, then wants that one: a deadlock
+      const cross = (first: number, second: number) => db.transaction(async (tx) => {
+        runs++;
+        await tx.run("UPDATE k SET v = v + 1 WHERE id = ?", [first]);
+        if (++firstDone === 2) bothHoldOne();
+        await barrier;
+        await tx.run("UPDATE k SET v = v + 1 WHERE id = ?", [second]);
+      });
+      await Promise.all([cross(1, 2), cross(2, 1)]);
+      expect(runs).toBe(3);
+      expect(await db.all("SELECT id, v FROM k ORDER BY id")).toEqual([{ id: 1, v: 2 }, { id: 2, v: 2 }]);
+    } finally {
+      await db.close();
     }
   });
 });
