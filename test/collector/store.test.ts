@@ -2,13 +2,14 @@
 // gets its missing columns, a newer schema is refused), the database's name without its
 // password, and two stores on one PostgreSQL database writing the same results at once: each
 // counted once, exactly, and task sets applied one after the other; a transaction that met a
-// deadlock is run again.
+// deadlock is run again; the HTTP API answers a failing database with a 500.
 
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { startCollector } from "../../host/collector/collector.js";
 import { PostgresDb } from "../../host/collector/db/postgres.js";
 import { counts, topErrors } from "../../host/collector/stats.js";
 import { openStore, type Store } from "../../host/collector/store.js";
@@ -179,5 +180,19 @@ describe("the database's name", () => {
     const store = await openStore(server.url("postgres", "s3cret-pw"));
     expect(store.name).toBe(`postgres://postgres@127.0.0.1:${server.port}/postgres`);
     await store.close();
+  });
+});
+
+describe("the HTTP API on a database that fails", () => {
+  it("answers 500 with the database's error as JSON", async () => {
+    const c = await startCollector({ mqttListen: "127.0.0.1:0", http: "127.0.0.1:0", db: await newDatabase("postgres") });
+    try {
+      await c.store.db.run("DROP TABLE minutes");
+      const res = await fetch(`${c.httpUrl}/api/top-errors`);
+      expect(res.status).toBe(500);
+      expect((await res.json()).error).toMatch(/^database postgres:\/\/postgres@127\.0\.0\.1:\d+\/t\d+: relation "minutes" does not exist$/);
+    } finally {
+      await c.close();
+    }
   });
 });
