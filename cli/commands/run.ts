@@ -137,7 +137,7 @@ export async function run(args: string[]): Promise<number> {
       keep: false,
       onResult: (r) => {
         tally.add(r);
-        return out.line(opts.json ? JSON.stringify(r) : tableRow(r, Number(r.id.split("/").pop())));
+        return out.line(opts.json ? JSON.stringify(r) : tableRow(r, Number(r.id.slice(r.id.lastIndexOf("/") + 1))));
       },
     });
     if (!opts.json) {

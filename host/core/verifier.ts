@@ -102,7 +102,7 @@ class CoreVerifier implements Verifier {
     const start = this.received;
     this.received += chunk.length;
     for (let pos = 0; pos < chunk.length && this.verdict === "pending"; pos += slice) {
-      const part = chunk.subarray(pos, pos + slice);
+      const part = chunk.length <= slice ? chunk : chunk.subarray(pos, pos + slice); // no view for a chunk that fits
       window.set(part);
       // Full and prefix compare against the expected bytes that line up with this slice. Past
       // the expected length the slice is short or empty: the core reads only the bytes still

@@ -7,19 +7,24 @@ import { type Deadline, Limit, deadlineTimer, earlier } from "./deadline.js";
 import { RunFault, describeError } from "./fault.js";
 import type { Resolved } from "./dns.js";
 
+/** The target as messages name it: 10.0.0.1:6379, [::1]:6379. */
+function where(to: Resolved, port: number): string {
+  return to.family === 6 ? `[${to.address}]:${port}` : `${to.address}:${port}`;
+}
+
 /**
  * Resolves with the connected socket, or rejects with a 601 (or the task's fault when its
  * deadline is the earlier). One promise and one timer: the socket's own events settle it.
  */
 export function connectTarget(spec: TaskSpec, to: Resolved, task: Deadline, now = performance.now()): Promise<Socket> {
   const port = spec.target.port;
-  const where = () => (to.family === 6 ? `[${to.address}]:${port}` : `${to.address}:${port}`);
   const ms = spec.connectTimeoutMs;
-  const limit = new Limit(ms, 601, () => `cannot connect to ${where()}: no connection within ${ms} ms`, null, now);
+  const limit = new Limit(ms, 601, () => `cannot connect to ${where(to, port)}: no connection within ${ms} ms`, null, now);
   const socket = connect({ host: to.address, port, family: to.family, noDelay: true });
   return new Promise<Socket>((resolve, reject) => {
     const d = earlier(limit, task);
     let connected = false;
+    // Plain listeners, not once(): no wrapper made per run. A socket connects once at most.
     const onConnect = () => {
       connected = true;
       clearTimeout(timer);
@@ -30,16 +35,16 @@ export function connectTarget(spec: TaskSpec, to: Resolved, task: Deadline, now 
     const onError = (err: Error) => {
       if (connected) return;
       clearTimeout(timer);
-      socket.off("connect", onConnect);
+      socket.off("connect", onConnect).off("error", onError);
       socket.destroy();
-      reject(new RunFault(601, `cannot connect to ${where()}: ${describeError(err)}`));
+      reject(new RunFault(601, `cannot connect to ${where(to, port)}: ${describeError(err)}`));
     };
     const timer = deadlineTimer(() => {
       socket.off("connect", onConnect).off("error", onError);
       socket.destroy();
       reject(d.fault());
     }, d.at);
-    socket.once("connect", onConnect);
-    socket.once("error", onError);
+    socket.on("connect", onConnect);
+    socket.on("error", onError);
   });
 }

@@ -97,6 +97,7 @@ export class Connection {
   }
 
   discardLeftover(): void {
+    if (this.leftover.length === 0) return; // the usual case: no array made per step
     this.leftover = [];
     this.leftoverBytes = 0;
   }

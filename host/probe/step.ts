@@ -47,8 +47,8 @@ export function runStep(
 class StepRun {
   private readonly limit: Limit;
   private verifier: Verifier | null = null;
-  /** the reply's first bytes, for a 607 message */
-  private readonly head = Buffer.allocUnsafe(QUOTED_BYTES);
+  /** the reply's first bytes, for a 607 message: made once a chunk leaves the verdict open */
+  private head: Buffer | null = null;
   private replyFrom: number;
   private responseAt = Infinity;
   private idleAt = Infinity;
@@ -190,15 +190,17 @@ class StepRun {
     const before = this.received;
     const room = this.step.maxResponseBytes - before;
     const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-    if (before < QUOTED_BYTES) part.copy(this.head, before);
     this.received += part.length;
     const verifier = this.verifier!;
     const verdict = verifier.push(part);
     if (verdict === "pass") {
       const rest = verifier.decidedAt - before;
       if (rest < chunk.length) this.conn.keep(chunk.subarray(rest));
-      this.finish();
-    } else if (verdict === "fail") {
+      return this.finish();
+    }
+    // A reply that passes is never quoted: no copy of its head is made for it.
+    if (before < QUOTED_BYTES) part.copy(this.head ??= Buffer.allocUnsafe(QUOTED_BYTES), before);
+    if (verdict === "fail") {
       this.finish(new RunFault(607, `${this.where}: ${this.failure(false)}`, this.step.index));
     } else if (this.received >= this.step.maxResponseBytes) {
       this.endReply(`maxResponseBytes ${this.step.maxResponseBytes} reached`);
@@ -235,7 +237,7 @@ class StepRun {
 
   private failure(atEnd: boolean): string {
     const { step, received } = this;
-    const head = this.head.subarray(0, Math.min(received, QUOTED_BYTES));
+    const head = this.head?.subarray(0, Math.min(received, QUOTED_BYTES)) ?? Buffer.alloc(0);
     const reply = `${plural(received, "byte")} of reply ${showData(this.pool.primary, head, step.format, QUOTED_BYTES, received)}`;
     return verifyFailure(step, this.verifier!, this.pool, reply, atEnd);
   }
