@@ -153,19 +153,20 @@ function printCpu(runs: Map<IngestCase, Run[]>): void {
 }
 
 /**
- * The collectors' commits: store.add calls per run, results per batch, wall ms per commit, the
+ * The collectors' commits: store.add calls per run, results per batch (a commit pending lets the
+ * next batch grow past MAX_BATCH_RECORDS, as far as the broker sends), wall ms per commit, the
  * share of each collector's run a commit of it was pending (on SQLite its thread is busy
  * meanwhile; on PostgreSQL it waits), and PostgreSQL's CPU per commit.
  */
 function printCommits(runs: Map<IngestCase, Run[]>): void {
-  console.log("  commits (store.add; medians): batches per run, results per batch, wall ms per commit, share of each");
-  console.log("  collector's run with a commit of it pending, PostgreSQL CPU ms per commit");
-  console.log(`  ${"".padEnd(46)} batches  per batch  ms/commit  in commit  pg CPU/commit`);
+  console.log("  commits (store.add; medians): batches per run, results per batch (mean, and the largest of all runs),");
+  console.log("  wall ms per commit, share of each collector's run with a commit of it pending, PostgreSQL CPU ms per commit");
+  console.log(`  ${"".padEnd(46)} batches  per batch  largest  ms/commit  in commit  pg CPU/commit`);
   for (const [c, list] of runs) {
     if (!list[0].collectors) continue;
     const pending = (r: Run) => (100 * sum(r.commits.map((k) => k.ms))) / (r.wallMs * r.collectors);
     console.log(`  ${c.label.slice(0, 46).padEnd(46)} ${cell(median(list.map((r) => r.commits.length)), 7)}  ` +
-      `${cell(median(list.map((r) => MESSAGES / r.commits.length)), 9)}  ${cell(median(list.flatMap((r) => r.commits.map((k) => k.ms))), 9, 2)}  ` +
+      `${cell(median(list.map((r) => MESSAGES / r.commits.length)), 9)}  ${cell(Math.max(...list.flatMap((r) => r.commits.map((k) => k.records))), 7)}  ${cell(median(list.flatMap((r) => r.commits.map((k) => k.ms))), 9, 2)}  ` +
       `${cell(median(list.map(pending)), 7)} %  ${cell(median(list.map((r) => r.cpu.postgres / r.commits.length)), 13, 1)}`);
   }
 }
