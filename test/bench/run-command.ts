@@ -11,7 +11,7 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -110,6 +110,34 @@ async function timedRun(c: Contender, dir: string, count: number): Promise<numbe
 }
 
 /**
+ * Throws unless the bin ran its compiled copy: when the tree does not build (a change of
+ * another module half done), it runs the sources through tsx, slower to start and to run, and
+ * the figures would not be the command's. The warm-up brings a buildable tree's copy up to date.
+ */
+function assertCompiledCopy(when: string): void {
+  const manifest = "node_modules/.cache/catprobe/manifest.json";
+  const stale = (file: string, was: string) => {
+    try {
+      const s = statSync(file);
+      return `${s.size}:${s.mtimeMs}` !== was;
+    } catch {
+      return true;
+    }
+  };
+  let files: Record<string, string> = {};
+  try {
+    files = JSON.parse(readFileSync(manifest, "utf8")).files ?? {};
+  } catch {
+    // no manifest: nothing was compiled
+  }
+  const changed = Object.entries(files).find(([file, was]) => stale(file, was));
+  if (!files["cli/main.ts"] || changed) {
+    throw new Error(`${when}: catprobe ran through tsx, not its compiled copy (${changed?.[0] ?? manifest} is newer ` +
+      "than the copy): does the tree build (npx esbuild --bundle cli/main.ts --packages=external)?");
+  }
+}
+
+/**
  * Each contender's figures over `rounds` interleaved rounds of RUN_COUNT runs, after one
  * untimed warm-up of each (file cache, the CLI's compiled copy); start-up measured with one run.
  */
@@ -120,6 +148,7 @@ export async function measureRunCommand(rounds = ROUNDS): Promise<CommandFigures
   const startups = CONTENDERS.map(() => [] as number[]);
   try {
     for (const c of CONTENDERS) await timedRun(c, dir, 1000);
+    assertCompiledCopy("after the warm-up");
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < n; k++) {
         const i = (round + k) % n; // rotated: no contender always runs right after another
@@ -127,6 +156,7 @@ export async function measureRunCommand(rounds = ROUNDS): Promise<CommandFigures
         rates[i].push(RUN_COUNT / (await timedRun(CONTENDERS[i], dir, RUN_COUNT)));
       }
     }
+    assertCompiledCopy("after the rounds"); // a source changed meanwhile: some runs compiled it anew
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
