@@ -181,12 +181,14 @@ function printPlacement(lab: IngestLab, runs: Map<IngestCase, Run[]>): void {
     `(its list: ${lab.nats.brokerList(1).split(",").map(node).join(", ")}), bare subscriber on ${on(BARE_NATS)}`);
 }
 
-/** Each ratio: the median over rounds of ours / peer in the same round. */
+/** Each ratio: the median over rounds of ours / peer in the same round; each round's printed. */
 function addRatios(runs: Map<IngestCase, Run[]>, ratios: Ratios): void {
+  console.log("  per-round ratios (the ratio lines at the end are their medians)");
   for (const [ours, peer] of RATIOS) {
-    const a = runs.get(ours)!;
     const b = runs.get(peer)!;
-    ratios.addValue(`${ours.key}/${peer.key}`, median(a.map((r, i) => r.rate / b[i].rate)));
+    const perRound = runs.get(ours)!.map((r, i) => r.rate / b[i].rate);
+    console.log(`  ${`${ours.key}/${peer.key}`.padEnd(54)} ${perRound.map((x) => x.toFixed(2)).join(" ")}`);
+    ratios.addValue(`${ours.key}/${peer.key}`, median(perRound));
   }
 }
 
