@@ -282,4 +282,28 @@ describe("alert engine", () => {
     await until(() => hook.received.length === 2, "the resolution");
     expect(hook.received[1].body.status).toBe("resolved");
   });
+
+  it("drops, and says so, what waits for a webhook the rules file no longer names", async () => {
+    const gone = await WebhookReceiver.start();
+    const url = gone.url;
+    await gone.stop();
+    const file = dbFile();
+    const source = new FakeSource();
+    source.rows = [{ task: "t", probe: "p", code: 601, n: 5 }];
+    const db1 = new SqliteDb(file);
+    const e1 = await AlertEngine.start({ rules: rulesFor([url], [{ name: "r", when: { successRateBelow: 0.5 } }], { delivery: { backoff: "10s" } }),
+      db: db1, source });
+    await until(() => e1.stats.failures === 1, "a failed attempt");
+    await e1.close();
+    await db1.close();
+    const hook = await receiver();
+    const db2 = new SqliteDb(file);
+    open.push(db2);
+    const log: string[] = [];
+    const e2 = await engine(db2, source, rulesFor([hook.url], [{ name: "r", when: { successRateBelow: 0.5 } }]), log);
+    await e2.evaluate();
+    expect(log).toContain(`alerts: 1 notification(s) queued for ${url} dropped: it is no longer in alerts.json`);
+    expect((await e2.view()).delivery).toMatchObject({ pending: 0, dropped: 1 });
+    expect((await e2.view()).firing).toHaveLength(1); // still firing: the new webhook hears of it at the next repeat
+  });
 });

@@ -69,6 +69,7 @@ export class AlertEngine {
   private readonly owner = randomBytes(8).toString("hex");
   private leader: boolean;
   private leaseUntil = 0;
+  private checkedWebhooks = false;
 
   private constructor(private readonly opts: AlertEngineOptions) {
     this.store = new AlertStore(opts.db);
@@ -111,7 +112,6 @@ export class AlertEngine {
   static async start(opts: AlertEngineOptions): Promise<AlertEngine> {
     const engine = new AlertEngine(opts);
     await engine.store.init();
-    await engine.abandonUnknownWebhooks();
     const pending = await engine.store.pendingCount();
     engine.log(`alerts: ${opts.rules.rules.length} rule(s) from ${opts.rules.file}, evaluated every ${engine.intervalMs} ms; ` +
       `notifications to ${opts.rules.webhooks.map(shownUrl).join(", ")}${pending ? `; ${pending} waiting from before` : ""}`);
@@ -150,9 +150,18 @@ export class AlertEngine {
   private async evaluateNow(): Promise<void> {
     const now = this.now();
     if (!(await this.lead(now))) return;
+    if (!this.checkedWebhooks) {
+      // by the collector that sends: on a shared database another's rules may name other webhooks
+      await this.abandonUnknownWebhooks();
+      this.checkedWebhooks = true;
+    }
     const firing = await this.store.firing();
     const byRule = new Map<string, AlertState[]>();
-    for (const s of firing) byRule.set(s.rule, [...(byRule.get(s.rule) ?? []), s]);
+    for (const s of firing) {
+      const list = byRule.get(s.rule);
+      if (list) list.push(s);
+      else byRule.set(s.rule, [s]);
+    }
     const states: AlertState[] = [];
     const entries: OutboxEntry[] = [];
     const ruleNames = new Set(this.opts.rules.rules.map((r) => r.name));
@@ -179,7 +188,7 @@ export class AlertEngine {
     if (dropped.length) {
       this.stats.dropped += dropped.length;
       this.log(`alerts: the outbox holds more than ${this.opts.rules.delivery.maxPending} notifications: ` +
-        `dropped the ${dropped.length} oldest (${dropped.map((d) => `${d.rule} ${d.status} to ${d.webhook}`).slice(0, 3).join("; ")}…)`);
+        `dropped the ${dropped.length} oldest (${dropped.map((d) => `${d.rule} ${d.status} to ${shownUrl(d.webhook)}`).slice(0, 3).join("; ")}…)`);
     }
     if (entries.length) this.sender.kick();
     this.evaluatedAt = now;
