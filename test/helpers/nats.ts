@@ -50,10 +50,14 @@ export class NatsNode {
     }, `${this.name} listening for MQTT`, 10_000);
   }
 
-  /** Whether the node answers /healthz: it is in the cluster and its JetStream is current. */
-  async healthy(): Promise<boolean> {
+  /**
+   * Whether the node's JetStream is up and in contact with the cluster's meta leader, and with
+   * `current` also every stream and consumer replica on it caught up. Under a steady stream of
+   * results, a node back from a crash can take minutes to be current, while it already serves.
+   */
+  async healthy(current = false): Promise<boolean> {
     try {
-      return (await fetch(`http://127.0.0.1:${this.ports.http}/healthz`)).ok;
+      return (await fetch(`http://127.0.0.1:${this.ports.http}/healthz${current ? "" : "?js-server-only=true"}`)).ok;
     } catch {
       return false;
     }
@@ -119,7 +123,7 @@ export class NatsCluster {
       cluster.nodes.push(new NatsNode(name, configFile, own));
     }
     await Promise.all(cluster.nodes.map((n) => n.start()));
-    await cluster.healthy();
+    await cluster.healthy(30_000, true);
     return cluster;
   }
 
@@ -129,10 +133,10 @@ export class NatsCluster {
     return Array.from({ length: n }, (_, i) => this.nodes[(first + i) % n].url).join(",");
   }
 
-  /** Resolves once every running node is healthy (JetStream current). */
-  healthy(ms = 30_000): Promise<void> {
-    return until(async () => (await Promise.all(this.nodes.filter((n) => n.running).map((n) => n.healthy()))).every(Boolean),
-      "a healthy NATS cluster", ms, 200);
+  /** Resolves once every running node is healthy (JetStream up, in the cluster; or also current). */
+  healthy(ms = 30_000, current = false): Promise<void> {
+    return until(async () => (await Promise.all(this.nodes.filter((n) => n.running).map((n) => n.healthy(current)))).every(Boolean),
+      `a healthy NATS cluster${current ? ", every replica current" : ""}`, ms, 200);
   }
 
   async stop(): Promise<void> {
