@@ -1,8 +1,10 @@
-// MQTT 5 asked for, 3.1.1 spoken where the broker has no 5: NATS 2.9 (and RabbitMQ 3.10's MQTT
-// plugin) answer a v5 CONNECT with a 3.1.1 CONNACK, return code 1 "unacceptable protocol
-// version", and close the socket (seen against nats-server 2.9.10: bytes 20 02 00 01;
-// test/mqtt/mqtt5-fallback.test.ts). A v5 broker that refuses 5 says 0x84. Either way the
-// client switches to 3.1.1 for good, without the v5-only CONNECT properties, and connects again.
+// MQTT 5 asked for, 3.1.1 spoken where the broker has no 5. nats-server 2.9 answers a v5
+// CONNECT with a 3.1.1 CONNACK, return code 1 "unacceptable protocol version", and closes the
+// socket (bytes 20 02 00 01; test/mqtt/mqtt5-fallback.test.ts); MQTT 3.1.1 says that is the
+// answer of any 3.1.1-only broker (RabbitMQ 3.10's plugin too, not tried here), and a v5 broker
+// that refuses 5 says 0x84. Either way the client switches to 3.1.1 for good, without the
+// v5-only CONNECT properties, and connects again: to the next node of a list, as after any
+// refusal (host/mqtt/broker-list.ts).
 
 import type { MqttClient } from "mqtt";
 
