@@ -83,6 +83,16 @@ const connects = (log: string[]) => log.filter((l) => l.startsWith("mqtt: connec
 /** The node a "connected to" line names. */
 const nodeOf = (line: string) => cluster.nodes.find((n) => line.startsWith(`mqtt: connected to ${n.url} `))!;
 
+/** On failure, the clients' logs and the nodes' errors and warnings: what the cluster went through. */
+function printOnFailure(logs: Record<string, string[]>): void {
+  onTestFailed(() => {
+    for (const [who, log] of Object.entries(logs)) console.log(`${who}:\n${log.join("\n")}`);
+    for (const n of cluster.nodes) {
+      console.log(`${n.name} ${n.url}:\n${n.log.join("").split("\n").filter((l) => /\[(ERR|WRN)\]/.test(l) && !l.includes("route")).slice(-40).join("\n")}`);
+    }
+  });
+}
+
 /** The sum of a counter of the collector's /metrics over all its labels. */
 async function counter(c: Collector, name: string): Promise<number> {
   const text = await (await fetch(`${c.httpUrl}/metrics`)).text();
@@ -97,10 +107,7 @@ describe("a 3-node NATS cluster", () => {
     const a = new StreamingProbe("edge-a", cluster.brokerList(1));
     const b = new StreamingProbe("edge-b", cluster.brokerList(2));
     const stored = () => storedIds(db).length;
-    onTestFailed(() => {
-      console.log([["collector", collectorLog], ["edge-a", a.log], ["edge-b", b.log]].map(([who, log]) => `${who}:\n${(log as string[]).join("\n")}`).join("\n"));
-      for (const n of cluster.nodes) console.log(`${n.name} ${n.url}:\n${n.log.join("").split("\n").filter((l) => /\[(ERR|WRN)\]/.test(l)).slice(-40).join("\n")}`);
-    });
+    printOnFailure({ collector: collectorLog, "edge-a": a.log, "edge-b": b.log });
     try {
       await until(() => stored() >= 200 && a.connects.length > 0 && b.connects.length > 0, "results streaming", DRAIN_MS);
       // Each client's list starts at another node (and the v5 refusal moved each one on by one):
@@ -159,6 +166,10 @@ describe("a 3-node NATS cluster", () => {
 
     await n1.kill();
     const back = mqtt.connect(n3.url, options);
+    const backLog: string[] = [];
+    printOnFailure({ "session client": backLog });
+    back.on("close", () => backLog.push("close"));
+    back.on("connect", (connack) => backLog.push(`connect, sessionPresent ${connack.sessionPresent}`));
     try {
       const received = new Set<string>();
       const retained: string[] = [];
