@@ -9,8 +9,8 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { rmSync } from "node:fs";
-import { loadavg } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import pg from "pg";
@@ -21,7 +21,7 @@ import { until } from "../helpers/until.js";
 import type { Ratios } from "./harness.js";
 import {
   BARE_MOSQUITTO, BARE_NATS, INGEST_CASES, MESSAGES, POSTGRES_MOSQUITTO, POSTGRES_SHARE_MOSQUITTO, SQLITE_MOSQUITTO,
-  SQLITE_NATS, benchDir, type Commit, type IngestCase,
+  SQLITE_NATS, type Commit, type IngestCase,
 } from "./ingest-cases.js";
 import { IngestLab, type CpuSnapshot } from "./ingest-lab.js";
 
@@ -64,16 +64,21 @@ async function startPublisher(url: string, clientId: string) {
   const child = spawn(process.execPath, ["--import", "tsx", "test/bench/publisher-process.ts", url, clientId, String(MESSAGES)],
     { stdio: ["pipe", "pipe", "inherit"] });
   const exited = once(child, "exit");
+  const closed = once(child, "close"); // after its output has all been read
   const lines = createInterface({ input: child.stdout! });
-  const next = async () => ((await once(lines, "line")) as [string])[0];
+  // a publisher that dies fails the run instead of leaving it waiting for a line
+  const next = () => Promise.race([(once(lines, "line") as Promise<[string]>).then(([line]) => line),
+    closed.then(([code]) => Promise.reject(new Error(`the publisher exited (${String(code)})`)))]);
   await next(); // connected
+  const done = next().then(async (line) => {
+    await exited;
+    return Number(line.split(" ")[1]);
+  });
+  done.catch(() => {}); // a run that failed before awaiting it has said why already
   return {
     go: () => child.stdin!.write("go\n"),
     /** the CPU ms it spent publishing, once it has exited */
-    done: next().then(async (line) => {
-      await exited;
-      return Number(line.split(" ")[1]);
-    }),
+    done,
     kill: () => child.exitCode === null && child.kill(),
   };
 }
@@ -221,9 +226,9 @@ async function benchIngest(ratios: Ratios): Promise<void> {
   addRatios(runs, ratios);
 }
 
-async function benchTopErrors(): Promise<void> {
+async function benchTopErrors(dir: string): Promise<void> {
   console.log("/api/top-errors over 1,000,000 stored results (spread over 7 days, 50 probes, 10 tasks)");
-  const store = await openStore(join(benchDir, "million.db"));
+  const store = await openStore(join(dir, "million.db"));
   const now = Date.now();
   const codes = [null, null, null, 600, 601, 603, 607, 607, 608, 609];
   for (let batch = 0; batch < 100; batch++) {
@@ -246,10 +251,11 @@ async function benchTopErrors(): Promise<void> {
 }
 
 export async function benchCollector(ratios: Ratios): Promise<void> {
+  await benchIngest(ratios);
+  const dir = mkdtempSync(join(tmpdir(), "catprobe-bench-top-errors-"));
   try {
-    await benchIngest(ratios);
-    await benchTopErrors();
+    await benchTopErrors(dir);
   } finally {
-    rmSync(benchDir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -5,8 +5,6 @@
 // exactly once (a collector: counted in its database), and ends its broker sessions when
 // closed, so no later round's messages queue for a collector that is gone.
 
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
@@ -46,9 +44,6 @@ export interface IngestCase {
   /** subscribed and ready when it resolves */
   start(lab: IngestLab, round: number): Promise<Receiver>;
 }
-
-const sqliteDir = mkdtempSync(join(tmpdir(), "catprobe-bench-ingest-"));
-export const benchDir = sqliteDir;
 
 /** Ends a client's persistent session at the broker (a clean 3.1.1 connect drops it). */
 async function endSession(url: string, clientId: string): Promise<void> {
@@ -125,7 +120,7 @@ async function collectors(broker: string, specs: CollectorSpec[]): Promise<Recei
   };
 }
 
-const sqliteFile = (key: string, round: number) => join(sqliteDir, `${key}-${round}.db`);
+const sqliteFile = (lab: IngestLab, key: string, round: number) => join(lab.dir, `${key}-${round}.db`);
 const clientIds = (key: string, round: number, n: number) =>
   Array.from({ length: n }, (_, i) => `bench-${key}-r${round}-c${i + 1}`);
 
@@ -141,7 +136,7 @@ export const SQLITE_MOSQUITTO: IngestCase = {
   key: "collector-ingest",
   label: "collector, SQLite, Mosquitto",
   publishTo: (lab) => lab.mosquitto.url,
-  start: (lab, round) => collectors(lab.mosquitto.url, [{ db: sqliteFile("sqlite", round), clientId: clientIds("sqlite", round, 1)[0] }]),
+  start: (lab, round) => collectors(lab.mosquitto.url, [{ db: sqliteFile(lab, "sqlite", round), clientId: clientIds("sqlite", round, 1)[0] }]),
 };
 
 export const POSTGRES_MOSQUITTO: IngestCase = {
@@ -176,7 +171,7 @@ export const SQLITE_NATS: IngestCase = {
   label: "collector, SQLite, NATS cluster (3 nodes)",
   publishTo: (lab) => lab.nats.nodes[0].url,
   start: async (lab, round) => {
-    const receiver = await collectors(lab.nats.brokerList(1), [{ db: sqliteFile("nats", round), clientId: clientIds("nats", round, 1)[0] }]);
+    const receiver = await collectors(lab.nats.brokerList(1), [{ db: sqliteFile(lab, "nats", round), clientId: clientIds("nats", round, 1)[0] }]);
     const publisherNode = lab.nats.nodes[0].url;
     return {
       ...receiver,

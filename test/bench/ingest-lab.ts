@@ -1,10 +1,14 @@
 // The servers of the ingest benchmark, all the benchmark's own, on free loopback ports, never
 // the machine's (1883, 4222, 5432): a Mosquitto with the shipped configuration, a 3-node NATS
 // cluster (MQTT over JetStream, streams on all three nodes) and a PostgreSQL cluster made with
-// initdb in a temp dir (test/helpers: fsync off, as for the tests). Stopped by stop(), which
-// also runs on SIGINT/SIGTERM, and if starting one of them fails. cpu() reads how much CPU
-// each of them (and this process, and the machine) has used so far.
+// initdb in a temp dir (test/helpers: fsync off, as for the tests); and a temp dir for SQLite
+// files. Stopped and deleted by stop(), which also runs on SIGINT/SIGTERM, and if starting one
+// of them fails. cpu() reads how much CPU each of them (and this process, and the machine) has
+// used so far.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Mosquitto } from "../helpers/mosquitto.js";
 import { NatsCluster } from "../helpers/nats.js";
 import { Postgres } from "../helpers/postgres.js";
@@ -14,6 +18,8 @@ import { machineBusyMs, ownCpuMs, pidsWithArgs, treeCpuMs } from "./proc-cpu.js"
 export interface CpuSnapshot { catprobe: number; mosquitto: number; nats: number; postgres: number; machine: number }
 
 export class IngestLab {
+  /** for the collectors' SQLite files */
+  readonly dir = mkdtempSync(join(tmpdir(), "catprobe-bench-ingest-"));
   private readonly pids: { mosquitto: number[]; nats: number[]; postgres: number[] };
   private readonly onSignal = () => {
     void this.stop().finally(() => process.exit(130));
@@ -63,6 +69,7 @@ export class IngestLab {
   async stop(): Promise<void> {
     process.off("SIGINT", this.onSignal).off("SIGTERM", this.onSignal);
     const stopped = await Promise.allSettled([this.mosquitto.stop(), this.nats.stop(), (async () => this.postgres.stop())()]);
+    rmSync(this.dir, { recursive: true, force: true });
     const failed = stopped.find((s) => s.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
