@@ -79,6 +79,8 @@ async function startPublisher(url: string, clientId: string) {
     go: () => child.stdin!.write("go\n"),
     /** the CPU ms it spent publishing, once it has exited */
     done,
+    /** rejects if it dies before it is done; never resolves */
+    failed: done.then(() => new Promise<never>(() => {})),
     kill: () => child.exitCode === null && child.kill(),
   };
 }
@@ -98,8 +100,9 @@ async function runOnce(lab: IngestLab, c: IngestCase, round: number): Promise<Ru
       const before = lab.cpu();
       const t0 = performance.now();
       publisher.go();
-      // polled every 5 ms, as the wait is what is timed
-      await until(() => receiver.received() >= MESSAGES, `all ${MESSAGES} results at: ${c.label}`, RUN_TIMEOUT_MS, 5);
+      // polled every 5 ms, as the wait is what is timed; a publisher that dies ends it at once
+      await Promise.race([publisher.failed,
+        until(() => receiver.received() >= MESSAGES, `all ${MESSAGES} results at: ${c.label}`, RUN_TIMEOUT_MS, 5)]);
       const wallMs = performance.now() - t0;
       const after = lab.cpu();
       const cpu = cpuDuring(before, after, await publisher.done);
