@@ -4,7 +4,7 @@
 // each timed run.
 //
 // This machine is shared (other builds and tests run on the same two cores), so one round says
-// little: the contenders run in interleaved rounds, each round in a rotated order, and the ratio
+// little: the contenders run in interleaved rounds, each round in another order, and the ratio
 // is the median of the per-round ratios (each catprobe run against the bare loop of its own
 // round, so a slow stretch of the machine lands on both sides of the ratio). The spread of the
 // bare loop's rates is printed as the check on how steady the machine was.
@@ -151,7 +151,9 @@ export async function measureRunCommand(rounds = ROUNDS): Promise<CommandFigures
     assertCompiledCopy("after the warm-up");
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < n; k++) {
-        const i = (round + k) % n; // rotated: no contender always runs right after another
+        // Rotated, and reversed every other round: by rotation alone each contender would always
+        // run right after the same other one; with three, six rounds make every order.
+        const i = (round + (round % 2 ? n - 1 - k : k)) % n;
         startups[i].push(await timedRun(CONTENDERS[i], dir, 1));
         rates[i].push(RUN_COUNT / (await timedRun(CONTENDERS[i], dir, RUN_COUNT)));
       }
