@@ -17,7 +17,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import mqtt from "mqtt";
+import mqtt, { type IClientOptions, type IConnackPacket } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from "vitest";
 import { startCollector, type Collector } from "../../host/collector/collector.js";
 import { Publisher } from "../../host/mqtt/publisher.js";
@@ -165,28 +165,34 @@ describe("a 3-node NATS cluster", () => {
     await publisher.endAsync();
 
     await n1.kill();
-    const back = mqtt.connect(n3.url, options);
-    const backLog: string[] = [];
-    printOnFailure({ "session client": backLog });
-    back.on("close", () => backLog.push("close"));
-    back.on("connect", (connack) => backLog.push(`connect, sessionPresent ${connack.sessionPresent}`));
-    try {
-      const received = new Set<string>();
-      const retained: string[] = [];
-      let sessionPresent: boolean | undefined;
-      back.on("error", () => {}); // a connection NATS closed while it elects leaders: connecting again
-      back.on("connect", (connack) => (sessionPresent ??= connack.sessionPresent));
-      back.on("message", (topic, payload, packet) => {
-        if (topic.startsWith("catprobe/v1/session-test/")) received.add(payload.toString());
-        else if (packet.retain) retained.push(topic);
+    const log: string[] = [];
+    printOnFailure({ "session and status clients": log });
+    /** A client of n3 that connects again whenever NATS closes its connection, as ours do. */
+    const client = (name: string, opts: IClientOptions, onConnect: (connack: IConnackPacket) => void) => {
+      const c = mqtt.connect(n3.url, { reconnectPeriod: 500, ...opts });
+      c.on("error", (err) => log.push(`${name}: ${err.message}`));
+      c.on("close", () => log.push(`${name}: closed`));
+      c.on("connect", (connack) => {
+        log.push(`${name}: connected, sessionPresent ${connack.sessionPresent}`);
+        onConnect(connack);
       });
-      await until(() => sessionPresent !== undefined, "a connection to another node", DRAIN_MS);
+      return c;
+    };
+    const received = new Set<string>();
+    const retained = new Set<string>();
+    let sessionPresent: boolean | undefined;
+    const back = client("session", options, (connack) => (sessionPresent ??= connack.sessionPresent));
+    back.on("message", (_topic, payload) => received.add(payload.toString()));
+    // Subscribed at every connect, as the collector does: a SUBSCRIBE may meet a leaderless stream too.
+    const reader = client("status reader", { protocolVersion: 4, clientId: "catprobe-test-reader" }, () => reader.subscribe(STATUS_FILTER, { qos: 1 }));
+    reader.on("message", (topic, _payload, packet) => packet.retain && retained.add(topic));
+    try {
+      await until(() => sessionPresent !== undefined, "the session client on another node", DRAIN_MS);
       expect(sessionPresent).toBe(true);
       await until(() => received.size === 50, "the 50 messages queued for the session", DRAIN_MS);
-      back.subscribe(STATUS_FILTER, { qos: 1 });
-      await until(() => retained.includes("catprobe/v1/status/edge-retained"), "the retained status", DRAIN_MS);
+      await until(() => retained.has("catprobe/v1/status/edge-retained"), "the retained status", DRAIN_MS);
     } finally {
-      await back.endAsync(true);
+      await Promise.all([back.endAsync(true), reader.endAsync(true)]);
       await n1.start();
     }
   }, 4 * DRAIN_MS);
