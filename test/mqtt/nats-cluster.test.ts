@@ -1,10 +1,10 @@
 // A collector and two probes on a 3-node NATS cluster (test/helpers/nats.ts: MQTT over
 // JetStream, every stream on all three nodes), each given the whole cluster as a `--broker`
-// list starting at its own node. While results stream, the node of one probe is SIGKILLed; once
+// list, each list starting at another node. While results stream, the node of one probe is SIGKILLed; once
 // it is back, the collector's node is restarted. Every result id sent is then stored exactly
 // once, compared id by id with the collector's database and with its counters.
 //
-// Also, through a node loss: a QoS 1 persistent session (clean=false) keeps what arrived while
+// First, through a node loss: a QoS 1 persistent session (clean=false) keeps what arrived while
 // its client was away, and retained statuses stay.
 //
 // Timing: a lost node is noticed at once (its sockets close with it); a probe connects again
