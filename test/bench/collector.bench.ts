@@ -138,7 +138,7 @@ async function rounds(lab: IngestLab): Promise<ByRound> {
   for (let round = 0; round < ROUNDS; round++) {
     const order = INGEST_CASES.map((_, i) => INGEST_CASES[(i + round) % INGEST_CASES.length]);
     for (const c of order) {
-      const run = await runOnce(lab, c, round).catch((err: unknown) => {
+      const run = await runOnce(lab, c, round).catch(async (err: unknown) => {
         if (!(err instanceof Stall)) throw err;
         console.log(`  round ${round + 1}, stalled: ${err.message}`);
         // what the broker still takes of the killed publisher's messages must not reach the next run
