@@ -85,7 +85,10 @@ function connect(opts: IngestOptions, log: (line: string) => void): MqttClient {
     username: opts.username,
     password: opts.password,
     ca: opts.ca,
-    resubscribe: true,
+    // startIngest subscribes at every connect itself and hears of a refusal; mqtt.js's own
+    // resubscription sends its SUBSCRIBE without a callback, and leaves out of startIngest's
+    // the filters it tracks, so a refusal at a reconnect went unheard
+    resubscribe: false,
   };
   if (opts.stream) return new MqttClient(opts.stream, options);
   const client = connectBrokers(opts.brokerUrl, options, log);
@@ -111,12 +114,13 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   // are held (up to RECEIVE_MAXIMUM), and a burst is gathered for `gatherMs`; under v3 a broker
   // may hold back after 20 unacknowledged messages, so each burst (everything mqtt.js has
   // parsed from the socket so far) is committed at once. Commits run one at a time: a batch
-  // due while one is pending keeps gathering until it ends, then goes as one.
-  const gatherMs = opts.protocolVersion === 5 ? 5 : 0;
+  // due while one is pending keeps gathering until it ends, then goes as one. The version is
+  // the one spoken, read when a flush is scheduled: 4 after a fallback from 5 (mqtt5-fallback.ts).
+  const gatherMs = () => (client.options.protocolVersion === 5 ? 5 : 0);
   let batch: StoredRecord[] = [];
   let heldAcks: (() => void)[] = [];
   let flushScheduled = false;
-  let gatherTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  let cancelGather = () => {};
   let committing = false;
   let flushDue = false;
 
@@ -142,8 +146,7 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   const flush = () => {
     // A flush forced by a full batch cancels the scheduled one, which would commit the next
     // batch before it has gathered.
-    if (gatherMs) clearTimeout(gatherTimer as NodeJS.Timeout);
-    else clearImmediate(gatherTimer as NodeJS.Immediate);
+    cancelGather();
     if (committing) {
       flushDue = true;
       return;
@@ -201,7 +204,14 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     }
     if (!flushScheduled) {
       flushScheduled = true;
-      gatherTimer = gatherMs ? setTimeout(flush, gatherMs) : setImmediate(flush);
+      const ms = gatherMs();
+      if (ms) {
+        const timer = setTimeout(flush, ms);
+        cancelGather = () => clearTimeout(timer);
+      } else {
+        const immediate = setImmediate(flush);
+        cancelGather = () => clearImmediate(immediate);
+      }
     }
     done(); // on to the next packet; its PUBACK waits for the flush (below)
     if (batch.length >= MAX_BATCH_RECORDS || heldAcks.length >= RECEIVE_MAXIMUM) flush();
@@ -240,8 +250,18 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
       subscribe(connack.sessionPresent, (err) => (err ? reject(err) : resolve()));
     });
   });
+  // A subscription refused at a reconnect (a SUBACK failure code, 0x80: NATS during a leader
+  // election) would stay missing until some later reconnect, and results published meanwhile
+  // reach no one: drop the connection, so mqtt.js connects and this subscribes again. A kept
+  // session lacks what was refused, so until a subscribe succeeds every connect asks for all.
+  let refused = false;
   client.on("connect", (connack) => {
-    subscribe(connack.sessionPresent, (err) => err && log(`mqtt: subscribe failed: ${err.message}`));
+    subscribe(connack.sessionPresent && !refused, (err) => {
+      refused = err !== null;
+      if (!err) return;
+      log(`mqtt: subscribe failed: ${err.message}; connecting again`);
+      client.stream?.destroy();
+    });
   });
   return client;
 }
