@@ -102,6 +102,7 @@ function cpuDuring(before: CpuSnapshot, after: CpuSnapshot, publisher: number): 
 
 /** One case once: results/s from the start of publishing until the receiver has all of them. */
 async function runOnce(lab: IngestLab, c: IngestCase, round: number): Promise<Run> {
+  if (!(await lab.natsSettled())) console.log(`  round ${round + 1}, ${c.label}: NATS had not settled after the last run within 30 s`);
   const receiver = await c.start(lab, round);
   try {
     const publisher = await startPublisher(c.publishTo(lab), `bench-pub-${c.key}-r${round}`);

@@ -66,6 +66,26 @@ export class IngestLab {
     };
   }
 
+  /**
+   * Whether, within `ms`, every NATS node came to hold no QoS 1 message and no subscriber's
+   * consumer on the MQTT message stream: a run starts after the last one's leftovers (messages
+   * being removed, a deleted session's consumer) are cleared, not while NATS still works on them.
+   */
+  async natsSettled(ms = 30_000): Promise<boolean> {
+    const clear = async (port: number) => {
+      const jsz = await (await fetch(`http://127.0.0.1:${port}/jsz?streams=true`)).json() as
+        { account_details?: { stream_detail?: { name: string; state: { messages: number; consumer_count: number } }[] }[] };
+      const msgs = jsz.account_details?.flatMap((a) => a.stream_detail ?? []).find((d) => d.name === "$MQTT_msgs");
+      return !msgs || (msgs.state.messages === 0 && msgs.state.consumer_count === 0);
+    };
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if ((await Promise.all(this.nats.nodes.map((n) => clear(n.ports.http).catch(() => false)))).every(Boolean)) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
   async stop(): Promise<void> {
     process.off("SIGINT", this.onSignal).off("SIGTERM", this.onSignal);
     const stopped = await Promise.allSettled([this.mosquitto.stop(), this.nats.stop(), (async () => this.postgres.stop())()]);
