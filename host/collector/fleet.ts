@@ -20,6 +20,10 @@ export class Fleet {
   constructor(store: Store, private readonly metrics: CollectorMetrics, private readonly log: (line: string) => void) {
     this.tasks = new TaskSet(store.db);
     this.probes = new ProbeStates(store.db);
+    // catprobe_probe_up from the stored states, before any status is kept (statuses wait for it)
+    this.statuses = this.probes.list().then((all) => {
+      for (const p of all) this.metrics.probeState(p.probe, p.state);
+    }).catch((err: Error) => this.log(`probe states: cannot read them for /metrics: ${err.message}`));
   }
 
   /**
@@ -41,6 +45,7 @@ export class Fleet {
     const now = Date.now();
     this.statuses = this.statuses.then(async () => {
       const { first, labelsChanged } = await this.probes.record(probe, status, now, retained);
+      this.metrics.probeState(probe, status.state);
       if (first || labelsChanged) await this.publisher?.publish(await this.tasks.current(), [(await this.probes.get(probe))!]);
     }).catch((err: Error) => this.log(`status of ${probe}: cannot keep it: ${err.message}`));
     return this.statuses;
