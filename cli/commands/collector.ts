@@ -31,6 +31,7 @@ export async function collector(args: string[]): Promise<number> {
       "password-file": { type: "string" },
       ca: { type: "string" },
       share: { type: "string" },
+      alerts: { type: "string" },
       // HTTP: the token every endpoint but the dashboard page requires (also CATPROBE_API_TOKEN),
       // /metrics without it, and names the Host header may carry besides --http and localhost.
       "api-token": { type: "string" },
@@ -61,6 +62,7 @@ export async function collector(args: string[]): Promise<number> {
     password: mqttPassword(values.password, values["password-file"]),
     ca: values.ca ? readFileSync(values.ca) : undefined,
     shareGroup: values.share,
+    alerts: values.alerts,
     log: (line) => console.error(`collector: ${line}`),
   });
   console.log(`collector: results from ${c.brokerUrl}${broker ? "" : " (embedded broker)"} into ${dbName(values.db!)}`);

@@ -10,6 +10,8 @@ import { ConfigError } from "../config-error.js";
 import { isLoopback, parseHostPort } from "./address.js";
 import { probeUserProblem } from "./broker-access.js";
 import { createEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from "./broker.js";
+import { startAlerts, type AlertEngine } from "./alerts/alerts.js";
+import { loadRules } from "./alerts/rules.js";
 import { createHttp } from "./http.js";
 import { httpGuard } from "./http-guard.js";
 import { countedLogger } from "./counted-log.js";
@@ -59,6 +61,8 @@ export interface CollectorOptions {
   protocolVersion?: 4 | 5;
   /** subscribe as a shared subscription in this group (brokers that support $share) */
   shareGroup?: string;
+  /** alert rules file (DESIGN.md "Alerts and Prometheus"): evaluated over the stored results, notifications to its webhooks */
+  alerts?: string;
   log?: (line: string) => void;
 }
 
@@ -118,10 +122,12 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
   // HTTP options are checked before anything opens.
   const listen = parseHostPort(opts.http ?? "127.0.0.1:8080", "--http");
   const guard = httpGuard({ listen, apiToken: opts.apiToken, metricsPublic: opts.metricsPublic, publicHosts: opts.publicHosts });
+  const rules = opts.alerts === undefined ? undefined : loadRules(opts.alerts);
+  const alerts: { engine?: AlertEngine } = {};
   const store = await openStore(opts.db);
   const metrics = new CollectorMetrics();
   const fleet = new Fleet(store, metrics, log);
-  const { server, events } = createHttp({ store, metrics, guard, fleet });
+  const { server, events } = createHttp({ store, metrics, guard, fleet, alerts });
   let broker: EmbeddedBroker | undefined;
   let ingest: MqttClient | undefined;
   try {
@@ -165,14 +171,20 @@ export async function startCollector(opts: CollectorOptions): Promise<Collector>
     await prune();
     const pruner = setInterval(() => prune().catch((err: Error) => log(`retention: ${err.message}`)), HOUR_MS).unref();
     const bound = (server.address() as AddressInfo).port;
+    const httpUrl = `http://${host.includes(":") ? `[${host}]` : host}:${bound}`;
+    if (rules) {
+      alerts.engine = await startAlerts({ rules, db: store.db, externalURL: httpUrl, log });
+      alerts.engine.registerMetrics(metrics.registry);
+    }
     return {
-      httpUrl: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
+      httpUrl,
       brokerUrl,
       store,
       metrics,
       fleet,
       close: async () => {
         clearInterval(pruner);
+        await alerts.engine?.close();
         events.close();
         await ingest!.endAsync();
         await fleet.idle();

@@ -8,6 +8,7 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { ERROR_CODES } from "../codes.js";
+import type { AlertEngine } from "./alerts/alerts.js";
 import type { Fleet } from "./fleet.js";
 import { BodyError, readJson } from "./http-body.js";
 import type { HttpGuard } from "./http-guard.js";
@@ -32,6 +33,8 @@ export interface HttpContext {
   metrics: CollectorMetrics;
   guard: HttpGuard;
   fleet: Fleet;
+  /** the alert engine of --alerts, once started */
+  alerts?: { engine?: AlertEngine };
 }
 
 function send(res: ServerResponse, status: number, body: string, type = "application/json"): void {
@@ -192,6 +195,8 @@ export function createHttp(ctx: HttpContext): CollectorHttp {
         return json(ERROR_CODES);
       case "/api/dropped":
         return json(await ctx.store.droppedByProbe());
+      case "/api/alerts":
+        return json(ctx.alerts?.engine ? { enabled: true, ...await ctx.alerts.engine.view() } : { enabled: false, firing: [], resolved: [] });
       case "/api/events":
         return events.add(req, res);
       case "/metrics":
