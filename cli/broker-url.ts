@@ -1,7 +1,7 @@
 // Checks a `--broker` value before mqtt.js sees it: mqtt.js reads "127.0.0.1:1883" as
 // something else and retries for ever instead of saying so.
 //
-// A comma-separated list names the nodes of one broker cluster (host/mqtt/broker-list.ts).
+// A comma-separated list names the nodes of one broker cluster (host/mqtt-client/broker-list.ts).
 // mqtt.js rotates host, port and scheme through the list but keeps the first URL's path,
 // credentials and query for all of them, so a list must agree on those, and its schemes must be
 // one family: mqtt/mqtts (TCP) or ws/wss (WebSocket).

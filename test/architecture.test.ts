@@ -50,4 +50,8 @@ describe("layers", () => {
     // (the task schema it may use: it checks task sets exactly as `run` checks files)
     expect(violations("host/collector", (t) => !under("host/probe", "host/mqtt")(t))).toEqual([]);
   });
+
+  it("the MQTT client options both sides share (broker lists, the MQTT 5 fallback) stand alone", () => {
+    expect(violations("host/mqtt-client", under("host/mqtt-client"))).toEqual([]);
+  });
 });

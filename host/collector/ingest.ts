@@ -5,8 +5,8 @@
 
 import type { Duplex } from "node:stream";
 import { MqttClient, type IClientOptions } from "mqtt";
-import { connectBrokers } from "../mqtt/broker-list.js";
-import { fallBackToMqtt311, fellBack } from "../mqtt/mqtt5-fallback.js";
+import { connectBrokers } from "../mqtt-client/broker-list.js";
+import { fallBackToMqtt311, fellBack } from "../mqtt-client/mqtt5-fallback.js";
 import { printable } from "../text/printable.js";
 import { countedLogger } from "./counted-log.js";
 import { MAX_PACKET_BYTES } from "../wire/record.js";
@@ -23,7 +23,7 @@ const MAX_BATCH_RECORDS = 2000;
 const RECEIVE_MAXIMUM = 1000;
 
 export interface IngestOptions {
-  /** the broker's URL, or a cluster's as a comma-separated list (host/mqtt/broker-list.ts), for
+  /** the broker's URL, or a cluster's as a comma-separated list (host/mqtt-client/broker-list.ts), for
    * the log and for connecting unless `stream` is given */
   brokerUrl: string;
   /** a connection to a broker in this process (the embedded one), instead of the URL */

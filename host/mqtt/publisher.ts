@@ -21,13 +21,13 @@ import { probeClientId } from "../wire/id.js";
 import { MAX_MESSAGE_BYTES, type ResultRecord } from "../wire/record.js";
 import { STATUS_EVERY_MS } from "../wire/status.js";
 import { configTopic, droppedTopic, resultTopic, statusTopic } from "../wire/topics.js";
-import { connectBrokers } from "./broker-list.js";
-import { fallBackToMqtt311 } from "./mqtt5-fallback.js";
+import { connectBrokers } from "../mqtt-client/broker-list.js";
+import { fallBackToMqtt311 } from "../mqtt-client/mqtt5-fallback.js";
 import type { Spool, SpoolEntry } from "./spool.js";
 import { probeStatus, sameFields, type StatusFields } from "./status.js";
 
 export interface PublisherOptions {
-  /** mqtt://, mqtts://, ws:// …, or a comma-separated list of a cluster's nodes (host/mqtt/broker-list.ts) */
+  /** mqtt://, mqtts://, ws:// …, or a comma-separated list of a cluster's nodes (host/mqtt-client/broker-list.ts) */
   brokerUrl: string;
   probe: string;
   spool: Spool;

@@ -4,7 +4,7 @@
 
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { brokerServers, connectBrokers } from "../../host/mqtt/broker-list.js";
+import { brokerServers, connectBrokers } from "../../host/mqtt-client/broker-list.js";
 import { tcpServer, type TestServer } from "../helpers/tcp.js";
 import { until } from "../helpers/until.js";
 

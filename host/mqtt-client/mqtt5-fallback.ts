@@ -4,7 +4,7 @@
 // answer of any 3.1.1-only broker (RabbitMQ 3.10's plugin too, not tried here), and a v5 broker
 // that refuses 5 says 0x84. Either way the client switches to 3.1.1 for good, without the
 // v5-only CONNECT properties, and connects again: to the next node of a list, as after any
-// refusal (host/mqtt/broker-list.ts).
+// refusal (host/mqtt-client/broker-list.ts).
 
 import type { MqttClient } from "mqtt";
 
