@@ -9,14 +9,14 @@ const USAGE = `usage: catprobe <command>
 commands:
   run <task.json|dir> [--probe ID] [--json] [--concurrency N]
                     run each task's schedule now; print a table, or one JSON result a line
-  probe <task.json|dir> | --managed [--config-file FILE]  --broker URL [--probe ID]
+  probe <task.json|dir> | --managed [--config-file FILE]  --broker URL[,URL…] [--probe ID]
         [--label K=V]… [--spool FILE] [--spool-bytes N] [--batch N] [--concurrency N] [--once]
         [--password-file FILE [--username U]] [--ca FILE] [--mqtt5] [--json]
                     run tasks on schedule for good (or --once) and publish every result over
                     MQTT through a durable spool; --managed runs the tasks the collector
                     assigns (the last config kept in FILE, run at start even offline)
-  collector [--broker URL] [--http HOST:PORT] [--db FILE|postgres://…] [--mqtt-listen HOST:PORT]
-            [--retention-days N] [--passwords FILE] [--mqtt-tls-cert FILE --mqtt-tls-key FILE]
+  collector [--broker URL[,URL…]] [--http HOST:PORT] [--db FILE|postgres://…] [--alerts FILE]
+            [--mqtt-listen HOST:PORT] [--retention-days N] [--passwords FILE] [--mqtt-tls-cert FILE --mqtt-tls-key FILE]
             [--username U --password-file FILE] [--ca FILE] [--share GROUP]
             [--api-token T | --api-token-file FILE] [--metrics-public] [--public-host NAME]…
                     store results from MQTT and serve the API and dashboard (embedded broker
