@@ -123,6 +123,10 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   let cancelGather = () => {};
   let committing = false;
   let flushDue = false;
+  // Packets whose processing waits for the pending commit: a broker may send past the receive
+  // maximum (Mosquitto 2.0.11 does after a burst of PUBACKs: 19,000 in flight seen against a
+  // maximum of 1000), so a full next batch stops the reading instead of growing without bound.
+  let paused: (() => void)[] = [];
 
   const commit = async (records: StoredRecord[], acks: (() => void)[]) => {
     let added: StoredRecord[];
@@ -134,6 +138,7 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
       log(`cannot store ${records.length} results (${(err as Error).message}); reconnecting for re-delivery`);
       batch = [];
       heldAcks = [];
+      paused = []; // their connection goes: the broker delivers them again
       client.stream?.destroy();
       return;
     }
@@ -159,6 +164,10 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     committing = true;
     void commit(records, acks).finally(() => {
       committing = false;
+      // Resumed before the next flush, so that their PUBACKs are held for the batch they are in.
+      const resume = paused;
+      paused = [];
+      for (const done of resume) done();
       if (flushDue) {
         flushDue = false;
         flush();
@@ -213,7 +222,9 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
         cancelGather = () => clearImmediate(immediate);
       }
     }
-    done(); // on to the next packet; its PUBACK waits for the flush (below)
+    // On to the next packet (its PUBACK waits for the flush, below), unless the next batch is full.
+    if (committing && batch.length >= MAX_BATCH_RECORDS) paused.push(done);
+    else done();
     if (batch.length >= MAX_BATCH_RECORDS || heldAcks.length >= RECEIVE_MAXIMUM) flush();
   };
 
