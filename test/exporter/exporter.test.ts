@@ -321,7 +321,7 @@ describe("POST /-/reload, as blackbox's", () => {
 describe("who may ask", () => {
   it("a non-loopback --listen without a token is refused at start; with one, every endpoint needs it", async () => {
     const dir = taskDir([pingTask("redis-ping")]);
-    await expect(startExporter({ tasks: dir, listen: "0.0.0.0:0" })).rejects.toThrow(/reachable beyond this machine: give a token/);
+    await expect(startExporter({ tasks: dir, listen: "0.0.0.0:0" })).rejects.toThrow(/reachable beyond this machine: give an API token/);
     const guarded = await startExporter({ tasks: dir, listen: "127.0.0.1:0", apiToken: "s3cret-tøken" });
     try {
       const url = `${guarded.url}/probe?module=redis-ping&target=127.0.0.1:${ok.port}`;
