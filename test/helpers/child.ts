@@ -1,7 +1,8 @@
 // Runs a snippet of ESM code in a child Node process under tsx, for checks that a piece of code
 // leaves nothing open: a process whose handles are all released exits on its own.
 
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 
 const PROJECT_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -24,4 +25,12 @@ export function runChild(code: string, args: string[], guardMs: number): Promise
       resolve({ stdout, exitedMs: status === 0 ? Date.now() - lastOutput : Infinity });
     });
   });
+}
+
+/** Sends `signal` to a server process the tests started and resolves once it has exited. */
+export async function endProcess(child: ChildProcess | null, signal: NodeJS.Signals): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill(signal);
+  await exited;
 }

@@ -14,13 +14,13 @@
 // dir and acl_file at an unchanged copy of docs/mosquitto/catprobe.acl.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { refusedPort } from "../../simulator/servers/tcp.js";
+import { endProcess } from "./child.js";
 
 /** The Mosquitto configuration catprobe ships. */
 export const CATPROBE_CONF = fileURLToPath(new URL("../../docs/mosquitto/catprobe.conf", import.meta.url));
@@ -201,12 +201,7 @@ export class Mosquitto {
 
   private async end(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
-    if (!child) return;
     this.child = null;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, "exit");
-      child.kill(signal);
-      await exited;
-    }
+    await endProcess(child, signal);
   }
 }

@@ -6,11 +6,11 @@
 // install hint when nats-server is missing.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { refusedPort } from "../../simulator/servers/tcp.js";
+import { endProcess } from "./child.js";
 import { until } from "./until.js";
 
 export function natsBinary(): string {
@@ -80,13 +80,8 @@ export class NatsNode {
 
   private async end(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
-    if (!child) return;
     this.child = null;
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, "exit");
-      child.kill(signal);
-      await exited;
-    }
+    await endProcess(child, signal);
   }
 }
 
