@@ -18,7 +18,7 @@ import { parseMessage, type RejectReason } from "../wire/validate.js";
 import type { Store } from "./store.js";
 
 /** Records committed in one transaction at most. */
-const MAX_BATCH_RECORDS = 2000;
+export const MAX_BATCH_RECORDS = 2000;
 /** Unacknowledged messages a v5 broker may send the collector (its default under v3: Mosquitto 20). */
 const RECEIVE_MAXIMUM = 1000;
 

@@ -3,8 +3,8 @@
 // socket (bytes 20 02 00 01; test/mqtt/mqtt5-fallback.test.ts); MQTT 3.1.1 says that is the
 // answer of any 3.1.1-only broker (RabbitMQ 3.10's plugin too, not tried here), and a v5 broker
 // that refuses 5 says 0x84. Either way the client switches to 3.1.1 for good, without the
-// v5-only CONNECT properties, and connects again: to the next node of a list, as after any
-// refusal (host/mqtt-client/broker-list.ts).
+// v5-only CONNECT properties, and connects again to the same node: a list's first node is
+// the one its user chose (host/mqtt-client/broker-list.ts).
 
 import type { MqttClient } from "mqtt";
 
@@ -27,10 +27,23 @@ export function fallBackToMqtt311(client: MqttClient, log: (line: string) => voi
       (dropped.length ? `, without the v5 properties ${dropped.join(", ")}` : ""));
     client.options.protocolVersion = 4;
     delete client.options.properties;
+    retrySameNode(client);
     // mqtt.js stops for good after a refused CONNACK unless told to reconnect; this once only.
     const reconnectOnConnackError = client.options.reconnectOnConnackError;
     client.options.reconnectOnConnackError = true;
     client.once("reconnect", () => (client.options.reconnectOnConnackError = reconnectOnConnackError));
   };
   client.on("error", onError);
+}
+
+/**
+ * mqtt.js 5.16 (pinned) picks a list's node by `_reconnectCount`, counted up at each attempt
+ * (its connect/index.ts); counting it back makes the next attempt the same node.
+ * test/mqtt/mqtt5-fallback.test.ts fails if that changes.
+ */
+function retrySameNode(client: MqttClient): void {
+  const internals = client as unknown as { _reconnectCount?: unknown };
+  if (client.options.servers && typeof internals._reconnectCount === "number" && internals._reconnectCount > 0) {
+    internals._reconnectCount -= 1;
+  }
 }

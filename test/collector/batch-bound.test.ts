@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Socket } from "node:net";
 import { expect, it } from "vitest";
-import { startIngest } from "../../host/collector/ingest.js";
+import { startIngest, MAX_BATCH_RECORDS } from "../../host/collector/ingest.js";
 import { CollectorMetrics } from "../../host/collector/metrics.js";
 import { openStore, type Store } from "../../host/collector/store.js";
 import type { StoredRecord } from "../../host/wire/record.js";
@@ -36,8 +36,6 @@ import { record } from "../helpers/records.js";
 import { tcpServer } from "../helpers/tcp.js";
 import { until } from "../helpers/until.js";
 
-/** host/collector/ingest.ts's MAX_BATCH_RECORDS. */
-const MAX_BATCH_RECORDS = 2000;
 const MESSAGES = 10_000;
 /** Records in each message. */
 const PER_MESSAGE = 1;

@@ -59,6 +59,16 @@ describe("MQTT 5 → 3.1.1", () => {
     }
   });
 
+  it("connects again to the node that refused 5, not the next one of a list", async () => {
+    // Mosquitto would take the client's 3.1.1 CONNECT as well: landing there means it moved on.
+    const { client, log } = await v5Client(`${nats.nodes[0].url},${mosquitto.url}`);
+    try {
+      expect(log.filter((l) => l.startsWith("mqtt: connected to "))).toEqual([`mqtt: connected to ${nats.nodes[0].url} (one of 2)`]);
+    } finally {
+      await client.endAsync(true);
+    }
+  });
+
   it("keeps MQTT 5 where the broker speaks it (Mosquitto)", async () => {
     const { client, log } = await v5Client(mosquitto.url);
     try {

@@ -160,7 +160,7 @@ describe("a 3-node NATS cluster", () => {
     printOnFailure({ collector: collectorLog, "edge-a": a.log, "edge-b": b.log });
     try {
       await until(() => stored() >= 200 && a.connects.length > 0 && b.connects.length > 0, "results streaming", DRAIN_MS);
-      // Each client's list starts at another node (and the v5 refusal moved each one on by one),
+      // Each client's list starts at another node (a v5 refusal retries the same node),
       // so the three are usually on three nodes; a connect refused while the cluster settles can
       // move one further. The probe whose node is killed is one not on the collector's node.
       const collectorNode = nodeOf(connects(collectorLog).at(-1)!);
