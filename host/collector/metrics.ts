@@ -33,8 +33,13 @@ export interface LabelCaps {
    * probe "_other", so that gauge has at most certSeries + tasks + 1 series
    */
   certSeries: number;
+  /**
+   * (task, probe) pairs whose latest certificate is kept one by one (memory, not series); a
+   * later pair only lowers its task's "_other" series to the earliest expiry it reports
+   */
+  certPairs: number;
 }
-export const LABEL_CAPS: Readonly<LabelCaps> = Object.freeze({ tasks: 500, probes: 1000, certSeries: 2000 });
+export const LABEL_CAPS: Readonly<LabelCaps> = Object.freeze({ tasks: 500, probes: 1000, certSeries: 2000, certPairs: 100_000 });
 
 /** The timed phases in `catprobe_phase_duration_seconds`, by their label; a null phase is not observed. */
 export const PHASE_LABELS = [
@@ -280,6 +285,7 @@ export class CollectorMetrics {
       Object.assign(known, { ts: record.ts, notAfter, seconds: ms / 1000 });
       return known;
     }
+    if (this.certs.size >= this.caps.certPairs) return this.foldedCert(task, record.ts, notAfter, ms / 1000);
     const probe = this.probeLabel(record.probe);
     const series = `${task}\0${probe}`;
     const within = this.certSeries.has(series) || this.certSeries.size < this.caps.certSeries;
@@ -287,6 +293,16 @@ export class CollectorMetrics {
     const created = { task, probe: within ? probe : OTHER, ts: record.ts, notAfter, seconds: ms / 1000 };
     this.certs.set(`${record.task}\0${record.probe}`, created);
     return created;
+  }
+
+  /** Past certPairs: one entry per task label (probe "_other") holding the earliest expiry seen. */
+  private foldedCert(task: string, ts: number, notAfter: string, seconds: number): CertEntry {
+    const key = `${task}\0\0folded`;
+    const folded = this.certs.get(key);
+    if (folded && folded.seconds <= seconds) return folded;
+    const entry = { task, probe: OTHER, ts, notAfter, seconds };
+    this.certs.set(key, entry);
+    return entry;
   }
 
   private probeLabel(probe: string): string {

@@ -240,7 +240,7 @@ describe("probe and certificate-series caps (CollectorMetrics, small caps)", () 
     withCert(record(probe, task, ts, null), notAfter);
 
   it(`probe="_other" counts the online probes past the cap; catprobe_probes counts every probe`, async () => {
-    const m = new CollectorMetrics({ tasks: 10, probes: 2, certSeries: 10 });
+    const m = new CollectorMetrics({ tasks: 10, probes: 2, certSeries: 10, certPairs: 1000 });
     m.probeState("a", "online");
     m.probeState("b", "offline");
     m.probeState("c", "online");
@@ -273,7 +273,7 @@ describe("probe and certificate-series caps (CollectorMetrics, small caps)", () 
   });
 
   it("certificate series past the cap: under their task with probe \"_other\", the earliest expiry", async () => {
-    const m = new CollectorMetrics({ tasks: 2, probes: 10, certSeries: 2 });
+    const m = new CollectorMetrics({ tasks: 2, probes: 10, certSeries: 2, certPairs: 1000 });
     const t = Date.now();
     m.storedBatch([at(t, "p1", "web", "2027-01-10T00:00:00Z")], t);
     m.storedBatch([at(t, "p2", "web", "2027-01-20T00:00:00Z")], t);
@@ -292,5 +292,17 @@ describe("probe and certificate-series caps (CollectorMetrics, small caps)", () 
     s = parse(await m.registry.metrics());
     expect(series()).toContainEqual(["web", OTHER, "2027-01-07"]);
     expect(series()).toHaveLength(5);
+  });
+
+  it("keeps at most certPairs pairs one by one; later pairs lower their task's \"_other\" to the earliest expiry", async () => {
+    const m = new CollectorMetrics({ tasks: 10, probes: 1000, certSeries: 1000, certPairs: 2 });
+    const t = Date.now();
+    m.storedBatch([at(t, "p1", "web", "2027-01-10T00:00:00Z")], t);
+    m.storedBatch([at(t, "p2", "web", "2027-01-20T00:00:00Z")], t);
+    for (let i = 3; i < 500; i++) m.storedBatch([at(t, `p${i}`, "web", `2027-0${1 + (i % 8)}-15T00:00:00Z`)], t);
+    m.storedBatch([at(t, "p900", "web", "2026-12-24T00:00:00Z")], t); // the earliest, past the pairs cap
+    const s = parse(await m.registry.metrics());
+    expect(pick(s, "catprobe_cert_expiry_timestamp_seconds", {}).map((x) => [x.labels.task, x.labels.probe, new Date(x.value * 1000).toISOString().slice(0, 10)]))
+      .toEqual([["web", "p1", "2027-01-10"], ["web", "p2", "2027-01-20"], ["web", OTHER, "2026-12-24"]]);
   });
 });
