@@ -12,16 +12,32 @@ export function shorten(s: string, max: number): string {
   return `${s.slice(0, end)}…`;
 }
 
+const SUSPECT = /[\u0000\uD800-\uDFFF]/;
+
+/**
+ * `s` as the collector accepts it (validate.ts): U+0000 shown as the six characters \u0000 and
+ * a lone surrogate as U+FFFD. A peer's certificate name, and the TLS error quoting it, may hold
+ * a NUL; the record would be rejected whole.
+ */
+export function storable(s: string): string {
+  if (!SUSPECT.test(s)) return s;
+  return (s.replaceAll("\u0000", "\\u0000") as string & { toWellFormed(): string }).toWellFormed();
+}
+
+const storableOrNull = (s: string | null) => (s === null ? null : storable(s));
+
 /** A copy of the record with every free text within its limit and within `cap` characters. */
 function capped(r: ResultRecord, cap: number): ResultRecord {
   const out: ResultRecord = { ...r, timings: { ...r.timings } };
   const cut = (s: string, limit: number) => shorten(s, Math.min(limit, cap));
-  if (r.message !== null) out.message = cut(r.message, LIMITS.message);
-  if (r.labels) out.labels = Object.fromEntries(Object.entries(r.labels).map(([k, v]) => [k, cut(v, LIMITS.labelValue)]));
+  if (r.message !== null) out.message = cut(storable(r.message), LIMITS.message);
+  if (r.labels) {
+    out.labels = Object.fromEntries(Object.entries(r.labels).map(([k, v]) => [storable(k), cut(storable(v), LIMITS.labelValue)]));
+  }
   if (r.tls) {
-    out.tls = { ...r.tls };
-    if (r.tls.subject !== null) out.tls.subject = cut(r.tls.subject, LIMITS.tlsText);
-    if (r.tls.issuer !== null) out.tls.issuer = cut(r.tls.issuer, LIMITS.tlsText);
+    out.tls = { ...r.tls, version: storableOrNull(r.tls.version), notAfter: storableOrNull(r.tls.notAfter) };
+    if (r.tls.subject !== null) out.tls.subject = cut(storable(r.tls.subject), LIMITS.tlsText);
+    if (r.tls.issuer !== null) out.tls.issuer = cut(storable(r.tls.issuer), LIMITS.tlsText);
   }
   return out;
 }

@@ -23,13 +23,32 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 const isText = (v: unknown, max: number): v is string => typeof v === "string" && v.length <= max;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** A NUL or a surrogate: the one test most texts need (a surrogate may still be half of a pair). */
+const SUSPECT = /[\u0000\uD800-\uDFFF]/;
+
+/**
+ * Why a text cannot be stored as it is, or null. PostgreSQL text refuses U+0000 (and would fail
+ * every commit of the batch, for ever on re-delivery), and stores a lone surrogate as U+FFFD, so
+ * the stored id would differ from the one acknowledged. ES2024's isWellFormed (Node 20) is only
+ * asked when the cheap test matched.
+ */
+function textProblem(s: string): string | null {
+  if (!SUSPECT.test(s)) return null;
+  if (s.includes("\u0000")) return "contains U+0000";
+  return (s as string & { isWellFormed(): boolean }).isWellFormed() ? null : "not well-formed Unicode (a lone surrogate)";
+}
+
 function labelsError(v: unknown): string | null {
   if (!isObject(v)) return "labels: expected an object of texts";
   const entries = Object.entries(v);
   if (entries.length > LIMITS.labels) return `labels: ${entries.length} labels, at most ${LIMITS.labels}`;
   for (const [key, value] of entries) {
     if (key.length === 0 || key.length > LIMITS.labelKey) return `labels: a key of 1–${LIMITS.labelKey} characters expected`;
+    const keyProblem = textProblem(key);
+    if (keyProblem) return `labels (a key): ${keyProblem}`;
     if (!isText(value, LIMITS.labelValue)) return `labels.${key.slice(0, 64)}: expected text of at most ${LIMITS.labelValue} characters`;
+    const valueProblem = textProblem(value);
+    if (valueProblem) return `labels.${key}: ${valueProblem}`;
   }
   return null;
 }
@@ -37,7 +56,11 @@ function labelsError(v: unknown): string | null {
 function tlsError(v: unknown): string | null {
   if (!isObject(v)) return "tls: expected an object";
   for (const key of ["version", "subject", "issuer", "notAfter"] as const) {
-    if (v[key] !== undefined && v[key] !== null && !isText(v[key], LIMITS.tlsText)) return `tls.${key}: expected text or null`;
+    const text = v[key];
+    if (text === undefined || text === null) continue;
+    if (!isText(text, LIMITS.tlsText)) return `tls.${key}: expected text or null`;
+    const problem = textProblem(text);
+    if (problem) return `tls.${key}: ${problem}`;
   }
   const days = v.daysLeft;
   if (days !== undefined && days !== null && !(Number.isInteger(days) && Math.abs(days as number) <= 1e6)) {
@@ -55,6 +78,8 @@ function shapeError(value: unknown, now: number): string | null {
   const r = value;
   if (r.v !== 1) return `v: expected 1, got ${JSON.stringify(r.v)}`;
   if (typeof r.id !== "string" || r.id.length === 0 || r.id.length > LIMITS.id) return `id: expected 1–${LIMITS.id} characters`;
+  const idProblem = textProblem(r.id);
+  if (idProblem) return `id: ${idProblem}`;
   if (typeof r.probe !== "string" || !ID_PATTERN.test(r.probe)) return "probe: not a valid id";
   if (typeof r.task !== "string" || !ID_PATTERN.test(r.task)) return "task: not a valid id";
   if (!isCount(r.ts) || r.ts < TS_EARLIEST || r.ts > tsLatest(now)) {
@@ -63,7 +88,11 @@ function shapeError(value: unknown, now: number): string | null {
   if (typeof r.ok !== "boolean") return "ok: expected true or false";
   if (r.code !== null && !Number.isInteger(r.code)) return "code: expected a number or null";
   if (r.step !== null && !(isCount(r.step) && (r.step as number) <= 10_000)) return "step: expected an index or null";
-  if (r.message !== null && !isText(r.message, LIMITS.message)) return `message: expected text of at most ${LIMITS.message} characters, or null`;
+  if (r.message !== null) {
+    if (!isText(r.message, LIMITS.message)) return `message: expected text of at most ${LIMITS.message} characters, or null`;
+    const problem = textProblem(r.message);
+    if (problem) return `message: ${problem}`;
+  }
   const t = r.timings;
   if (!isObject(t)) return "timings: expected an object";
   for (const phase of PHASES) {
