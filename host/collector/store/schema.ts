@@ -86,7 +86,11 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 export async function migrate(db: SqlDb, name: string): Promise<void> {
   await db.transaction(async (tx) => {
     // any constant: it only has to be the same in every collector
-    if (tx.dialect === "postgres") await tx.get("SELECT pg_advisory_xact_lock(7351202611)");
+    if (tx.dialect === "postgres") {
+      // Another collector's migration may take longer than the pool's lock_timeout: wait for it.
+      await tx.run("SET LOCAL lock_timeout = 0");
+      await tx.get("SELECT pg_advisory_xact_lock(7351202611)");
+    }
     await tx.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
     const row = await tx.get<{ version: number }>("SELECT version FROM schema_version");
     const from = row?.version ?? 0;
