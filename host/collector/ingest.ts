@@ -19,8 +19,9 @@ import type { Store } from "./store.js";
 
 /** Records committed in one transaction at most. */
 export const MAX_BATCH_RECORDS = 2000;
-/** Unacknowledged messages a v5 broker may send the collector (its default under v3: Mosquitto 20). */
-const RECEIVE_MAXIMUM = 1000;
+/** Unacknowledged messages a v5 broker may send the collector (its default under v3: Mosquitto 20);
+ * also the most PUBACKs held for the next batch while a commit is pending. */
+export const RECEIVE_MAXIMUM = 1000;
 
 export interface IngestOptions {
   /** the broker's URL, or a cluster's as a comma-separated list (host/mqtt-client/broker-list.ts), for
@@ -118,6 +119,9 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   // the one spoken, read when a flush is scheduled: 4 after a fallback from 5 (mqtt5-fallback.ts).
   const gatherMs = () => (client.options.protocolVersion === 5 ? 5 : 0);
   let batch: StoredRecord[] = [];
+  // Dropped counts and statuses being written, committed with the batch: each resolves to the
+  // error that kept it from being written, if any.
+  let writes: Promise<Error | void>[] = [];
   let heldAcks: (() => void)[] = [];
   let flushScheduled = false;
   let cancelGather = () => {};
@@ -125,18 +129,22 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   let flushDue = false;
   // Packets whose processing waits for the pending commit: a broker may send past the receive
   // maximum (Mosquitto 2.0.11 does after a burst of PUBACKs: 19,000 in flight seen against a
-  // maximum of 1000), so a full next batch stops the reading instead of growing without bound.
+  // maximum of 1000), so a full next batch (of records, or of PUBACKs held) stops the reading
+  // instead of growing without bound.
   let paused: (() => void)[] = [];
 
-  const commit = async (records: StoredRecord[], acks: (() => void)[]) => {
+  const commit = async (records: StoredRecord[], written: Promise<Error | void>[], acks: (() => void)[]) => {
     let added: StoredRecord[];
     try {
       added = await opts.store.add(records);
+      const failed = (await Promise.all(written)).find((err) => err);
+      if (failed) throw failed;
     } catch (err) {
       // Not stored, so not acknowledged: drop the connection and let the broker deliver again,
       // also what gathered meanwhile (its PUBACKs are held too).
-      log(`cannot store ${records.length} results (${(err as Error).message}); reconnecting for re-delivery`);
+      log(`cannot store ${records.length} results and ${written.length} counts and statuses (${(err as Error).message}); reconnecting for re-delivery`);
       batch = [];
+      writes = [];
       heldAcks = [];
       paused = []; // their connection goes: the broker delivers them again
       client.stream?.destroy();
@@ -158,11 +166,13 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     }
     flushScheduled = false;
     const records = batch;
+    const written = writes;
     const acks = heldAcks;
     batch = [];
+    writes = [];
     heldAcks = [];
     committing = true;
-    void commit(records, acks).finally(() => {
+    void commit(records, written, acks).finally(() => {
       committing = false;
       // Resumed before the next flush, so that their PUBACKs are held for the batch they are in.
       const resume = paused;
@@ -175,22 +185,23 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
     });
   };
 
+  const write = (what: string, written: Promise<unknown>) =>
+    writes.push(written.then(() => {}, (err: Error) => new Error(`${what}: ${err.message}`)));
+
   const acceptDropped = (probe: string, topic: string, payload: Buffer) => {
     const report = JSON.parse(payload.toString()) as { probe?: unknown; total?: unknown };
     if (report.probe !== probe) return reject("topic_mismatch", topic, `report for ${String(report.probe)} on the topic of ${probe}`);
     if (!Number.isSafeInteger(report.total) || (report.total as number) < 0) {
       return reject("bad_record", topic, `total: expected a whole count, got ${String(report.total).slice(0, 32)}`);
     }
-    opts.store.setDropped(probe, report.total as number).then(
-      (grown) => opts.metrics.droppedByProbes(grown),
-      (err: Error) => log(`dropped count of ${probe}: cannot keep it: ${err.message}`));
+    write(`dropped count of ${probe}`, opts.store.setDropped(probe, report.total as number)
+      .then((grown) => opts.metrics.droppedByProbes(grown)));
   };
 
   const acceptStatus = (probe: string, topic: string, payload: Buffer, retained: boolean) => {
     const status = parseStatus(probe, payload);
     if ("error" in status) return reject("bad_status", topic, status.error);
-    Promise.resolve(opts.onStatus?.(probe, status, retained))
-      .catch((err: Error) => log(`status of ${probe}: cannot keep it: ${err.message}`));
+    write(`status of ${probe}`, Promise.resolve(opts.onStatus?.(probe, status, retained)));
   };
 
   const accept = (topic: string, payload: Buffer, retained: boolean) => {
@@ -223,7 +234,7 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
       }
     }
     // On to the next packet (its PUBACK waits for the flush, below), unless the next batch is full.
-    if (committing && batch.length >= MAX_BATCH_RECORDS) paused.push(done);
+    if (committing && (batch.length >= MAX_BATCH_RECORDS || heldAcks.length >= RECEIVE_MAXIMUM)) paused.push(done);
     else done();
     if (batch.length >= MAX_BATCH_RECORDS || heldAcks.length >= RECEIVE_MAXIMUM) flush();
   };
@@ -232,7 +243,13 @@ export async function startIngest(opts: IngestOptions): Promise<MqttClient> {
   const send = sendPacket.get;
   sendPacket.set((packet, cb, ...rest) => {
     if (packet.cmd !== "puback" || !flushScheduled) return send(packet, cb, ...rest);
-    heldAcks.push(() => send(packet, undefined, ...rest));
+    // Sent on the connection it answers, or not at all: after a reconnect without the session,
+    // its message id may name a new, uncommitted message (mqtt.js would also send it from its
+    // offline queue at the next connect). The broker delivers the message again instead.
+    const stream = client.stream;
+    heldAcks.push(() => {
+      if (client.stream === stream && client.connected) send(packet, undefined, ...rest);
+    });
     cb?.(); // processing continues; the acknowledgement itself goes out after the commit
   });
 
