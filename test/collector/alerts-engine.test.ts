@@ -283,6 +283,19 @@ describe("alert engine", () => {
     expect(hook.received[1].body.status).toBe("resolved");
   });
 
+  it("refuses a delivery.timeout that would outlast the alert lease", () => {
+    const rule = [{ name: "r", when: { successRateBelow: 0.5 } }];
+    // lease 30 s (evaluationInterval 5s): a POST may take at most 30 s less one interval
+    expect(rulesFor(["http://a"], rule, { evaluationInterval: "5s", delivery: { timeout: "25s" } }).delivery.timeoutMs).toBe(25_000);
+    for (const timeout of ["30s", "26s", "1h"]) {
+      expect(() => rulesFor(["http://a"], rule, { evaluationInterval: "5s", delivery: { timeout } }))
+        .toThrow(`alerts.json: delivery.timeout: must be at most 25000 ms, the alert lease (30000 ms) less one evaluationInterval (got "${timeout}")`);
+    }
+    // a longer interval, a longer lease (3 intervals)
+    expect(() => rulesFor(["http://a"], rule, { evaluationInterval: "1m", delivery: { timeout: "2m" } })).not.toThrow();
+    expect(() => rulesFor(["http://a"], rule, { evaluationInterval: "1m", delivery: { timeout: "3m" } })).toThrow("delivery.timeout");
+  });
+
   it("drops, and says so, what waits for a webhook the rules file no longer names", async () => {
     const gone = await WebhookReceiver.start();
     const url = gone.url;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlertEngine } from "../../host/collector/alerts/alerts.js";
 import { AlertStore } from "../../host/collector/alerts/alert-store.js";
+import type { AlertSource } from "../../host/collector/alerts/evaluate.js";
 import { parseRules } from "../../host/collector/alerts/rules.js";
 import { SqlAlertSource } from "../../host/collector/alerts/source.js";
 import { ProbeStates } from "../../host/collector/probe-states.js";
@@ -92,7 +93,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       // beyond maxPending the oldest go
       const dropped = await alerts.commit([{ ...state, status: "resolved", endsAt: now + 5, lastNotified: now + 5 }],
         [{ ...entry("d"), createdAt: now + 5 }], 2, now + 5);
-      expect(dropped.map((d) => d.id)).toEqual(["b"]);
+      expect(dropped?.map((d) => d.id)).toEqual(["b"]);
       expect(await alerts.pendingCount()).toBe(2);
       expect((await alerts.list(now)).map((s) => [s.fingerprint, s.status, s.endsAt])).toEqual([["f1", "resolved", now + 5]]);
       await alerts.prune(now + 6);
@@ -149,6 +150,77 @@ for (const dialect of ["sqlite", "postgres"] as const) {
         } finally {
           await a.close();
           await b.close();
+        }
+      } finally {
+        await hook.stop();
+      }
+    });
+
+    if (dialect === "postgres") it("the lease is kept by the database's clock: a collector whose clock is ahead does not take it early", async () => {
+      const hook = await WebhookReceiver.start();
+      const logs: string[][] = [[], []];
+      try {
+        const now = Date.now();
+        await store.add([record("edge-6", "nntp", now - 1000, 603), record("edge-6", "nntp", now - 900, 603)]);
+        const rules = parseRules("a.json", JSON.stringify({ webhooks: [hook.url], evaluationInterval: "100ms",
+          rules: [{ name: "nntp down", task: "nntp", window: "1m", when: { successRateBelow: 0.5 } }] }));
+        const a = await AlertEngine.start({ rules, db: store.db, log: (l) => logs[0].push(l) });
+        try {
+          await until(() => logs[0].some((x) => x.includes("holds the lease)")), "the first collector's lease");
+          const ahead = () => Date.now() + 3_600_000; // an hour ahead: past any lease the other took
+          expect(await new AlertStore(store.db).lease("third", ahead(), 30_000)).toBe(false);
+          const b = await AlertEngine.start({ rules, db: store.db, log: (l) => logs[1].push(l), now: ahead });
+          try {
+            await until(() => hook.received.length === 1, "the firing");
+            await new Promise((r) => setTimeout(r, 600));
+            expect(hook.received).toHaveLength(1);
+            expect(logs[1].some((x) => x.includes("holds the lease)"))).toBe(false);
+            expect(logs[0].some((x) => x.includes("stands by") || x.includes("ran out"))).toBe(false);
+          } finally {
+            await b.close();
+          }
+        } finally {
+          await a.close();
+        }
+      } finally {
+        await hook.stop();
+      }
+    });
+
+    if (dialect === "postgres") it("an evaluation whose lease ran out before its commit writes nothing (fencing)", async () => {
+      const hook = await WebhookReceiver.start();
+      const log: string[] = [];
+      let expire = true;
+      const source: AlertSource = {
+        // a slow evaluation: the lease runs out while it reads
+        async counts() {
+          if (expire) await store.db.run("UPDATE alert_lease SET expires_at = 0");
+          return [{ task: "slow", probe: "edge-5", code: 601, n: 3 }];
+        },
+        probes: async () => [],
+        latestTls: async () => [],
+      };
+      // all states and notifications: alerts of other rules left firing would resolve too, were anything written
+      const tables = async () => JSON.stringify([await store.db.all("SELECT * FROM alert_state ORDER BY fingerprint"),
+        await store.db.all("SELECT id FROM alert_outbox ORDER BY id")]);
+      try {
+        const rules = parseRules("a.json", JSON.stringify({ webhooks: [hook.url], evaluationInterval: "1h",
+          rules: [{ name: "slow down", task: "slow", window: "1m", when: { successRateBelow: 0.5 } }] }));
+        await new AlertStore(store.db).init();
+        const before = await tables();
+        const engine = await AlertEngine.start({ rules, db: store.db, source, log: (l) => log.push(l) });
+        try {
+          await engine.evaluate();
+          expect(await tables()).toBe(before);
+          expect(log.some((l) => l.includes("the alert lease ran out during this evaluation"))).toBe(true);
+          await new Promise((r) => setTimeout(r, 300));
+          expect(hook.received).toHaveLength(0);
+          expire = false; // the next evaluation takes the lease again, and writes
+          await engine.evaluate();
+          expect(await tables()).not.toBe(before);
+          await until(() => hook.received.some((r) => r.body.groupLabels.alertname === "slow down"), "the firing");
+        } finally {
+          await engine.close();
         }
       } finally {
         await hook.stop();

@@ -75,6 +75,8 @@ const fromOutbox = (r: OutboxRow): OutboxEntry => ({
 });
 
 const PENDING = "sent_at IS NULL AND failed_at IS NULL";
+/** PostgreSQL's clock in epoch milliseconds, at the moment the statement reads it. */
+const DB_NOW = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 export class AlertStore {
   constructor(private readonly db: SqlDb) {}
@@ -99,11 +101,17 @@ export class AlertStore {
   /**
    * One evaluation's changes in one transaction: the states written, the notifications queued,
    * and, when the outbox then holds more than `maxPending`, its oldest entries dropped. Resolves
-   * with the entries dropped.
+   * with the entries dropped. Given `owner` (fencing, PostgreSQL), the transaction first locks
+   * the lease and writes nothing when `owner` no longer holds it unexpired: then resolves null.
    */
-  async commit(states: AlertState[], entries: OutboxEntry[], maxPending: number, now: number): Promise<OutboxEntry[]> {
+  async commit(states: AlertState[], entries: OutboxEntry[], maxPending: number, now: number, owner?: string): Promise<OutboxEntry[] | null> {
     if (!states.length && !entries.length) return [];
     return this.db.transaction(async (tx) => {
+      if (owner !== undefined) {
+        const [at, p] = this.clock(now);
+        const lock = this.db.dialect === "postgres" ? " FOR UPDATE" : "";
+        if (!(await tx.get(`SELECT owner FROM alert_lease WHERE owner = ? AND expires_at > ${at}${lock}`, [owner, ...p]))) return null;
+      }
       for (const s of states) {
         await tx.run(`INSERT INTO alert_state (fingerprint, rule, labels, annotations, status, starts_at, ends_at, last_notified, updated_at)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -160,13 +168,23 @@ export class AlertStore {
   }
 
   /**
-   * Takes or renews the lease of the alert engine for `owner` until `now + ttlMs`: it succeeds
-   * when nobody holds it, `owner` holds it, or the holder let it expire.
+   * The clock the lease is kept by, as SQL and its parameters: on PostgreSQL the database's own,
+   * so that collectors whose clocks disagree still agree on who holds it; on SQLite (one
+   * collector per file) the caller's `now`.
+   */
+  private clock(now: number): [string, number[]] {
+    return this.db.dialect === "postgres" ? [DB_NOW, []] : ["?", [now]];
+  }
+
+  /**
+   * Takes or renews the lease of the alert engine for `owner` for `ttlMs` from now (see clock):
+   * it succeeds when nobody holds it, `owner` holds it, or the holder let it expire.
    */
   async lease(owner: string, now: number, ttlMs: number): Promise<boolean> {
-    const changed = await this.db.run(`INSERT INTO alert_lease (one, owner, expires_at) VALUES (1, ?, ?)
+    const [at, p] = this.clock(now);
+    const changed = await this.db.run(`INSERT INTO alert_lease (one, owner, expires_at) VALUES (1, ?, ${at} + ?)
       ON CONFLICT (one) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-      WHERE alert_lease.owner = excluded.owner OR alert_lease.expires_at < ?`, [owner, now + ttlMs, now]);
+      WHERE alert_lease.owner = excluded.owner OR alert_lease.expires_at < ${at}`, [owner, ...p, ttlMs, ...p]);
     return changed > 0;
   }
 

@@ -14,7 +14,7 @@ import type { SqlDb } from "../db/sql.js";
 import { AlertStore, type AlertState, type OutboxEntry } from "./alert-store.js";
 import { evaluateRule, type AlertSource, type Instance } from "./evaluate.js";
 import { notifications, type AlertView } from "./notifications.js";
-import type { Rules } from "./rules.js";
+import { leaseMs, type Rules } from "./rules.js";
 import { SqlAlertSource } from "./source.js";
 import { WebhookSender, shownUrl, type DeliveryStats } from "./webhook-sender.js";
 
@@ -33,8 +33,6 @@ export interface AlertEngineOptions {
 
 /** How long resolved alerts stay listed at GET /api/alerts, and sent notifications in the outbox. */
 export const RECENT_MS = 24 * 3_600_000;
-/** The shortest lease (PostgreSQL): longer than a POST's default timeout. */
-export const LEASE_MS = 30_000;
 
 export interface AlertsView {
   firing: ReturnType<typeof toJson>[];
@@ -79,13 +77,14 @@ export class AlertEngine {
     this.externalURL = opts.rules.externalURL ?? opts.externalURL ?? "http://127.0.0.1:8080";
     this.intervalMs = opts.evaluationIntervalMs ?? opts.rules.evaluationIntervalMs;
     this.leader = opts.db.dialect !== "postgres";
+    // On PostgreSQL no POST starts that could still be in flight when the lease ends.
     this.sender = new WebhookSender(this.store, opts.rules.webhooks, opts.rules.delivery, this.stats, this.log, this.now,
-      () => this.leader && (opts.db.dialect !== "postgres" || this.now() < this.leaseUntil));
+      () => this.leader && (opts.db.dialect !== "postgres" || this.now() < this.leaseUntil - opts.rules.delivery.timeoutMs));
   }
 
   /** How long a lease lasts unrenewed: a collector that died is replaced after this long. */
   private get leaseMs(): number {
-    return Math.max(LEASE_MS, 3 * this.intervalMs);
+    return leaseMs(this.intervalMs);
   }
 
   /**
@@ -96,6 +95,7 @@ export class AlertEngine {
     if (this.opts.db.dialect !== "postgres") return true;
     const was = this.leader;
     this.leader = await this.store.lease(this.owner, now, this.leaseMs);
+    // By this collector's clock, from before the database's: the lease ends no earlier than this.
     if (this.leader) this.leaseUntil = now + this.leaseMs;
     if (this.leader !== was) {
       this.log(this.leader ? "alerts: this collector evaluates the rules and sends the notifications (it holds the lease)"
@@ -184,7 +184,15 @@ export class AlertEngine {
       states.push(...due);
       entries.push(...this.queue(name, due, now));
     }
-    const dropped = await this.store.commit(states, entries, this.opts.rules.delivery.maxPending, now);
+    // Fenced on PostgreSQL: written only while this collector still holds the lease.
+    const dropped = await this.store.commit(states, entries, this.opts.rules.delivery.maxPending, now,
+      this.opts.db.dialect === "postgres" ? this.owner : undefined);
+    if (!dropped) {
+      this.leader = false;
+      this.leaseUntil = 0;
+      this.log("alerts: the alert lease ran out during this evaluation; its changes are not written (another collector may hold it)");
+      return;
+    }
     if (dropped.length) {
       this.stats.dropped += dropped.length;
       this.log(`alerts: the outbox holds more than ${this.opts.rules.delivery.maxPending} notifications: ` +

@@ -138,6 +138,11 @@ export interface Rule {
   annotations: Record<string, string>;
 }
 
+/** The shortest alert lease (PostgreSQL, alerts.ts): longer than a POST's default timeout. */
+export const LEASE_MS = 30_000;
+/** How long the alert lease lasts unrenewed; it is renewed every evaluation interval. */
+export const leaseMs = (evaluationIntervalMs: number) => Math.max(LEASE_MS, 3 * evaluationIntervalMs);
+
 export interface Rules {
   file: string;
   rules: Rule[];
@@ -199,6 +204,13 @@ export function parseRules(file: string, text: string): Rules {
   });
   if (f.delivery.maxBackoff < f.delivery.backoff) {
     problems.push(`delivery.maxBackoff: must be at least delivery.backoff (got ${JSON.stringify((json as { delivery: { maxBackoff: string } }).delivery.maxBackoff)})`);
+  }
+  // A POST must end before its collector's lease can pass to another (else both send): none
+  // starts later than the lease's end less the timeout, and between renewals some must start.
+  const maxTimeout = leaseMs(f.evaluationInterval) - f.evaluationInterval;
+  if (f.delivery.timeout > maxTimeout) {
+    problems.push(`delivery.timeout: must be at most ${maxTimeout} ms, the alert lease (${leaseMs(f.evaluationInterval)} ms) ` +
+      `less one evaluationInterval (got ${JSON.stringify((json as { delivery: { timeout: string } }).delivery.timeout)})`);
   }
   if (problems.length) throw ConfigError.in(file, problems);
   return {
