@@ -31,7 +31,7 @@ import { CollectorMetrics } from "../../host/collector/metrics.js";
 import { openStore, type Store } from "../../host/collector/store.js";
 import type { StoredRecord } from "../../host/wire/record.js";
 import { resultTopic } from "../../host/wire/topics.js";
-import { packet, publishPacket } from "../helpers/mqtt-wire.js";
+import { packet, publishPacket, splitPackets } from "../helpers/mqtt-wire.js";
 import { record } from "../helpers/records.js";
 import { tcpServer } from "../helpers/tcp.js";
 import { until } from "../helpers/until.js";
@@ -51,26 +51,6 @@ function slowStore(store: Store): Store & { batches: number[] } {
     return store.add(records);
   };
   return slow;
-}
-
-/** Complete MQTT packets at the start of `buffer`, and what is left of it (a packet cut short). */
-function splitPackets(buffer: Buffer): { packets: { type: number; body: Buffer }[]; rest: Buffer } {
-  const packets: { type: number; body: Buffer }[] = [];
-  let at = 0;
-  for (;;) {
-    let length = 0;
-    let multiplier = 1;
-    let i = at + 1;
-    for (; i < buffer.length; i++) {
-      length += (buffer[i] & 0x7f) * multiplier;
-      multiplier *= 128;
-      if (!(buffer[i] & 0x80)) break;
-    }
-    if (i >= buffer.length || i + 1 + length > buffer.length) break;
-    packets.push({ type: buffer[at] >> 4, body: buffer.subarray(i + 1, i + 1 + length) });
-    at = i + 1 + length;
-  }
-  return { packets, rest: buffer.subarray(at) };
 }
 
 it("bounds each batch while a commit is pending, however far past the receive maximum the broker sends", async () => {

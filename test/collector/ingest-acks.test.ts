@@ -23,32 +23,12 @@ import { CollectorMetrics } from "../../host/collector/metrics.js";
 import { openStore, type Store } from "../../host/collector/store.js";
 import type { StoredRecord } from "../../host/wire/record.js";
 import { droppedTopic, resultTopic, statusTopic } from "../../host/wire/topics.js";
-import { packet, publishPacket } from "../helpers/mqtt-wire.js";
+import { packet, publishPacket, splitPackets } from "../helpers/mqtt-wire.js";
 import { record } from "../helpers/records.js";
 import { tcpServer, type TestServer } from "../helpers/tcp.js";
 import { until } from "../helpers/until.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Complete MQTT packets at the start of `buffer`, and what is left of it (a packet cut short). */
-function splitPackets(buffer: Buffer): { packets: { type: number; body: Buffer }[]; rest: Buffer } {
-  const packets: { type: number; body: Buffer }[] = [];
-  let at = 0;
-  for (;;) {
-    let length = 0;
-    let multiplier = 1;
-    let i = at + 1;
-    for (; i < buffer.length; i++) {
-      length += (buffer[i] & 0x7f) * multiplier;
-      multiplier *= 128;
-      if (!(buffer[i] & 0x80)) break;
-    }
-    if (i >= buffer.length || i + 1 + length > buffer.length) break;
-    packets.push({ type: buffer[at] >> 4, body: buffer.subarray(i + 1, i + 1 + length) });
-    at = i + 1 + length;
-  }
-  return { packets, rest: buffer.subarray(at) };
-}
 
 interface Puback { connection: number; id: number; at: number }
 

@@ -77,3 +77,23 @@ export function session(port: number, bytes: Buffer, publishes: number, guardMs 
     socket.on("close", finish);
   });
 }
+
+/** Complete MQTT packets at the start of `buffer`, and what is left of it (a packet cut short). */
+export function splitPackets(buffer: Buffer): { packets: { type: number; body: Buffer }[]; rest: Buffer } {
+  const packets: { type: number; body: Buffer }[] = [];
+  let at = 0;
+  for (;;) {
+    let length = 0;
+    let multiplier = 1;
+    let i = at + 1;
+    for (; i < buffer.length; i++) {
+      length += (buffer[i] & 0x7f) * multiplier;
+      multiplier *= 128;
+      if (!(buffer[i] & 0x80)) break;
+    }
+    if (i >= buffer.length || i + 1 + length > buffer.length) break;
+    packets.push({ type: buffer[at] >> 4, body: buffer.subarray(i + 1, i + 1 + length) });
+    at = i + 1 + length;
+  }
+  return { packets, rest: buffer.subarray(at) };
+}
