@@ -5,12 +5,13 @@ import { closeSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../config-error.js";
+import { parseJsonText } from "../json-text.js";
 import { taskSchema, type TaskSpec } from "./schema.js";
 
 /** A task file is configuration: a few kilobytes, rarely more. */
 export const MAX_TASK_FILE_BYTES = 1 << 20;
-/** A task nests three levels deep; far deeper is not a task, and would overflow the stack in validation. */
-export const MAX_NESTING = 64;
+/** How deep a task file may nest (host/json-text.ts). */
+export { MAX_NESTING } from "../json-text.js";
 
 export interface LoadedTask {
   file: string;
@@ -37,32 +38,8 @@ export function describeIssue(issue: z.core.$ZodIssue, input: unknown): string {
   return `${field}: ${issue.message} (got ${quoted})`;
 }
 
-/** The offset where arrays and objects nest deeper than `limit` (outside strings), or -1. */
-function tooDeepAt(text: string, limit: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === "\\") i++; // the escaped character cannot end the string
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "[" || c === "{") {
-      if (++depth > limit) return i;
-    } else if (c === "]" || c === "}") depth--;
-  }
-  return -1;
-}
-
 export function parseTask(file: string, text: string): TaskSpec {
-  const deep = tooDeepAt(text, MAX_NESTING);
-  if (deep >= 0) throw ConfigError.in(file, [`nesting deeper than ${MAX_NESTING} levels of objects and arrays (at character ${deep + 1})`]);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw ConfigError.in(file, [`not valid JSON: ${(err as Error).message}`]);
-  }
+  const json = parseJsonText(file, text);
   const parsed = taskSchema.safeParse(json);
   if (!parsed.success) throw ConfigError.in(file, parsed.error.issues.map((i) => describeIssue(i, json)));
   return parsed.data;

@@ -4,7 +4,8 @@
 
 import { z } from "zod";
 import { ConfigError } from "../../config-error.js";
-import { describeIssue, MAX_NESTING, MAX_TASK_FILE_BYTES } from "../../task/load.js";
+import { parseJsonText } from "../../json-text.js";
+import { describeIssue, MAX_TASK_FILE_BYTES } from "../../task/load.js";
 import { readFileSync, statSync } from "node:fs";
 import { ID_PATTERN, ID_RULE } from "../../wire/id.js";
 
@@ -171,12 +172,7 @@ function describe(issue: z.core.$ZodIssue, json: unknown): string {
 
 /** Parses a rules file's text; a ConfigError names every problem. */
 export function parseRules(file: string, text: string): Rules {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw ConfigError.in(file, [`not valid JSON: ${(err as Error).message}`]);
-  }
+  const json = parseJsonText(file, text);
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) throw ConfigError.in(file, parsed.error.issues.map((i) => describe(i, json)));
   const f = parsed.data;
@@ -230,12 +226,6 @@ export function loadRules(file: string): Rules {
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw ConfigError.in(file, [`cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
-  }
-  let depth = 0;
-  for (const c of text.replace(/"(?:[^"\\]|\\.)*"/g, "")) {
-    if (c === "[" || c === "{") depth++;
-    else if (c === "]" || c === "}") depth--;
-    if (depth > MAX_NESTING) throw ConfigError.in(file, [`nesting deeper than ${MAX_NESTING} levels of objects and arrays`]);
   }
   return parseRules(file, text);
 }
