@@ -33,6 +33,12 @@ export interface RunOptions {
   pool: CorePool;
   /** which run of the schedule this is; part of the result id */
   run: number;
+  /**
+   * called once, when the run first waits on its peer with the connection made: the first
+   * step's data was handed to the socket (or, sending nothing, it began to read). Work done
+   * then overlaps the peer's reply rather than adding to the run (host/probe/hand-over.ts).
+   */
+  whileWaiting?: () => void;
 }
 
 export async function runTask(task: RunnableTask, opts: RunOptions): Promise<ResultRecord> {
@@ -81,7 +87,8 @@ export async function runTask(task: RunnableTask, opts: RunOptions): Promise<Res
       deadline.step = prepared.index;
       deadline.phase = stepPhase(prepared.index);
       // the first step starts as the connection is ready: no second clock reading
-      await runStep(conn, prepared, opts.pool, deadline, timings, first ? now : performance.now());
+      await runStep(conn, prepared, opts.pool, deadline, timings, first ? now : performance.now(),
+        first ? opts.whileWaiting : undefined);
       first = false;
       if (prepared.starttls) {
         deadline.phase = `STARTTLS after step ${prepared.index + 1}`;

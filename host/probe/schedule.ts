@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { CorePool } from "../core/pool.js";
 import type { ResultRecord } from "../wire/record.js";
 import { type RunnableTask, runTask } from "./runner.js";
+import { HandOver, type OnResult } from "./hand-over.js";
 import { Semaphore } from "./semaphore.js";
 
 export interface SchedulerOptions {
@@ -24,10 +25,12 @@ export interface SchedulerOptions {
    */
   taskFor?: (task: RunnableTask, run: number) => RunnableTask;
   /**
-   * called with each result, the task that ran and the scheduled one, as soon as its run ends;
-   * when it returns a promise (output backpressure), the task's next run waits for it
+   * called with each result, the task that ran and the scheduled one: once the schedule's next
+   * run waits on its peer, or sooner (the next run ended, the schedule waits or ends; see
+   * hand-over.ts); when it returns a promise (output backpressure), no further run of the
+   * schedule starts until it settles
    */
-  onResult?: (record: ResultRecord, ran: RunnableTask, scheduled: RunnableTask) => unknown;
+  onResult?: OnResult;
   /** stops scheduling further runs of every schedule; runs in flight finish */
   signal?: AbortSignal;
   /**
@@ -87,34 +90,46 @@ export class Scheduler {
     const start = performance.now();
     if (after) await after;
     const { intervalMs } = task.spec;
-    for (let run = 0; (opts.forever || run < task.spec.count) && !signal.aborted; run++) {
-      // A run already due (always so with intervalMs 0) starts without a timer, and takes a
-      // free slot without a promise: the cost per run stays the run's own.
-      const due = start + run * intervalMs;
-      if (opts.until !== undefined && Math.max(due, performance.now()) >= opts.until) break;
-      if (intervalMs > 0) {
-        const ms = due - performance.now();
-        if (ms > 0) await waitUntil(ms, signal);
-        if (signal.aborted) break;
-      }
-      if (!slots.tryAcquire()) {
-        await slots.acquire();
-        // stopped while it waited for a slot: a removed task must not start one more run
-        if (signal.aborted) {
-          slots.release();
-          break;
+    const results = new HandOver(opts.onResult);
+    try {
+      for (let run = 0; (opts.forever || run < task.spec.count) && !signal.aborted; run++) {
+        // A run already due (always so with intervalMs 0) starts without a timer, and takes a
+        // free slot without a promise: the cost per run stays the run's own.
+        const due = start + run * intervalMs;
+        if (opts.until !== undefined && Math.max(due, performance.now()) >= opts.until) break;
+        const backpressure = results.settle(false);
+        if (backpressure) await backpressure; // not `await undefined`: that too would cost a turn
+        if (intervalMs > 0) {
+          const ms = due - performance.now();
+          if (ms > 0) {
+            await results.settle(true); // not held while the schedule sleeps
+            await waitUntil(ms, signal);
+          }
+          if (signal.aborted) break;
         }
+        if (!slots.tryAcquire()) {
+          await results.settle(true);
+          await slots.acquire();
+          // stopped while it waited for a slot: a removed task must not start one more run
+          if (signal.aborted) {
+            slots.release();
+            break;
+          }
+        }
+        let ran = task;
+        let record: ResultRecord;
+        try {
+          ran = opts.taskFor?.(task, run) ?? task;
+          record = await runTask(ran, { probe: opts.probe, pool: opts.pool, run, whileWaiting: results.flush });
+        } finally {
+          slots.release();
+        }
+        results.hold(record, ran, task);
       }
-      let pending: unknown;
-      try {
-        const ran = opts.taskFor?.(task, run) ?? task;
-        const record = await runTask(ran, { probe: opts.probe, pool: opts.pool, run });
-        pending = opts.onResult?.(record, ran, task);
-      } finally {
-        slots.release();
-      }
-      if (pending instanceof Promise) await pending;
+    } finally {
+      results.flush(); // a run's result is handed on even when the next one threw
     }
+    await results.settle(true);
   }
 }
 

@@ -26,13 +26,17 @@ export interface StepTimes {
 
 /**
  * Runs one step: resolves once its reply verified, rejects with its fault. One promise and at
- * most one armed timer for the whole step (StepRun); `now` is the step's start.
+ * most one armed timer for the whole step (StepRun); `now` is the step's start. `waiting` is
+ * called once the step waits on the peer: its data was handed to the socket, or, sending
+ * nothing, it has begun to read.
  */
 export function runStep(
   conn: Connection, step: PreparedStep, pool: CorePool, task: Deadline, times: StepTimes, now = performance.now(),
+  waiting?: () => void,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     new StepRun(conn, step, pool, task, times, now, resolve, reject).start();
+    waiting?.();
   });
 }
 

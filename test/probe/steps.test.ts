@@ -3,7 +3,8 @@
 import { createHash } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { dribble, tcpServer, type TestServer } from "../helpers/tcp.js";
-import { runOnce, runnable } from "../helpers/probe.js";
+import { pool, runOnce, runnable } from "../helpers/probe.js";
+import { runTask } from "../../host/probe/runner.js";
 
 let servers: TestServer[] = [];
 afterEach(async () => {
@@ -333,5 +334,47 @@ describe("609 and 604: time limits", () => {
     const s = await server(() => {});
     const r = await runOnce({ target: target(s), steps: [{ verify: "none", responseTimeoutMs: 150, timeoutMs: 150 }] });
     expect(r.code).toBe(603);
+  });
+});
+
+describe("whileWaiting: when a run first waits on its peer", () => {
+  const run = (task: Record<string, unknown>, whileWaiting: () => void) =>
+    runTask(runnable(task), { probe: "test-probe", pool, run: 0, whileWaiting });
+
+  it("is called once, after the first step's data went out and before its reply", async () => {
+    const events: string[] = [];
+    const s = await server((sock) => sock.on("data", (d) => {
+      events.push(`request ${String(d).trim()}`);
+      sock.write(String(d));
+    }));
+    const r = await run({ target: target(s), steps: [
+      { send: "one\n", verify: "partial", expect: "one" },
+      { send: "two\n", verify: "partial", expect: "two" },
+    ] }, () => events.push("waiting"));
+    expect(r.ok).toBe(true);
+    expect(events).toEqual(["waiting", "request one", "request two"]);
+  });
+
+  it("is called as a first step that sends nothing begins to read its banner", async () => {
+    let calls = 0;
+    let bannerSent = false;
+    const s = await server((sock) => setTimeout(() => { bannerSent = true; sock.end("220 ready\r\n"); }, 50));
+    const r = await run({ target: target(s), steps: [{ verify: "prefix", expect: "220" }] }, () => {
+      calls++;
+      expect(bannerSent).toBe(false);
+    });
+    expect(r.ok).toBe(true);
+    expect(calls).toBe(1);
+  });
+
+  it("is not called by a run that never connects", async () => {
+    const s = await server(() => {});
+    const port = s.port;
+    await s.close();
+    servers = [];
+    let calls = 0;
+    const r = await run({ target: { host: "127.0.0.1", port }, steps: [{ send: "x", verify: "none" }] }, () => calls++);
+    expect(r.code).toBe(601);
+    expect(calls).toBe(0);
   });
 });
