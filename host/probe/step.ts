@@ -65,6 +65,7 @@ class StepRun {
   private armedAt = Infinity;
   private done = false;
   private readonly onTimer = this.timerFired.bind(this);
+  private readonly onSent = this.sent.bind(this);
 
   constructor(
     private readonly conn: Connection,
@@ -89,12 +90,15 @@ class StepRun {
   start(): void {
     const { step, conn } = this;
     if (!step.send) return this.read();
-    // The response timer starts once the data is written: it cannot pass before
-    // started + responseTimeoutMs, so the timer armed now serves the reply too.
     this.sending = true;
     conn.discardLeftover();
+    // The data goes out before the timer is armed, so the peer works on it meanwhile: both
+    // happen in this turn, before any event, and the deadlines are values from `started`.
+    conn.send(step.send, step.index, this.onSent);
+    if (this.done || this.timer !== undefined) return; // failed at once: the connection had ended
+    // The response timer starts once the data is written: it cannot pass before
+    // started + responseTimeoutMs, so the timer armed now serves the reply too.
     this.timer = deadlineTimer(this.onTimer, this.armedAt = Math.min(this.outer.at, this.started + step.responseTimeoutMs));
-    conn.send(step.send, step.index, (fault) => this.sent(fault));
   }
 
   private sent(fault: RunFault | null): void {
