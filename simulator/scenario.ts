@@ -5,7 +5,7 @@
 // `assign` and the fleet's labels), and may replace the task set mid-run (`changes`).
 
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "../host/zod.js";
 import { ConfigError } from "../host/config-error.js";
 import { describeIssue } from "../host/task/load.js";
 import { ID_PATTERN, ID_RULE } from "../host/wire/id.js";

@@ -51,6 +51,13 @@ describe("layers", () => {
     expect(violations("host/collector", (t) => !under("host/probe", "host/mqtt")(t))).toEqual([]);
   });
 
+  it("zod comes in through host/zod.ts alone, so the bin's bundle of it holds only what that names", () => {
+    const direct = [...sources("host"), ...sources("simulator"), ...sources("cli")]
+      .filter((f) => f !== "host/zod.ts" && /from\s+"zod(\/[^"]*)?"/.test(readFileSync(join(ROOT, f), "utf8")));
+    expect(direct).toEqual([]);
+    expect(imports("host/task/schema.ts")).toContain("host/zod.ts");
+  });
+
   it("the MQTT client options both sides share (broker lists, the MQTT 5 fallback) stand alone", () => {
     expect(violations("host/mqtt-client", under("host/mqtt-client"))).toEqual([]);
   });

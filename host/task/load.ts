@@ -3,7 +3,7 @@
 
 import { closeSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "../zod.js";
 import { ConfigError } from "../config-error.js";
 import { parseJsonText } from "../json-text.js";
 import { taskSchema, type TaskSpec } from "./schema.js";

@@ -2,7 +2,7 @@
 // Unknown fields are errors, so that a typo ("timeout" for "timeoutMs") is not silently ignored.
 
 import { isIP } from "node:net";
-import { z } from "zod";
+import * as z from "../zod.js";
 import { ID_PATTERN, ID_RULE } from "../wire/id.js";
 import { LIMITS } from "../wire/record.js";
 

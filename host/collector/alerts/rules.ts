@@ -2,7 +2,7 @@
 // its shape, its defaults, and its parse. Unknown fields are errors, as in task files; every
 // problem names the file, the rule (its name and index), the field and the value.
 
-import { z } from "zod";
+import * as z from "../../zod.js";
 import { ConfigError } from "../../config-error.js";
 import { parseJsonText } from "../../json-text.js";
 import { describeIssue, MAX_TASK_FILE_BYTES } from "../../task/load.js";
