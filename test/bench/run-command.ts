@@ -11,9 +11,10 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { readManifest, upToDate } from "../../bin/compiled-copy.js";
 
 export const RUN_COUNT = 20_000;
 /** Interleaved rounds (CATPROBE_BENCH_ROUNDS to change). */
@@ -115,25 +116,9 @@ async function timedRun(c: Contender, dir: string, count: number): Promise<numbe
  * the figures would not be the command's. The warm-up brings a buildable tree's copy up to date.
  */
 function assertCompiledCopy(when: string): void {
-  const manifest = "node_modules/.cache/catprobe/manifest.json";
-  const stale = (file: string, was: string) => {
-    try {
-      const s = statSync(file);
-      return `${s.size}:${s.mtimeMs}` !== was;
-    } catch {
-      return true;
-    }
-  };
-  let files: Record<string, string> = {};
-  try {
-    files = JSON.parse(readFileSync(manifest, "utf8")).files ?? {};
-  } catch {
-    // no manifest: nothing was compiled
-  }
-  const changed = Object.entries(files).find(([file, was]) => stale(file, was));
-  if (!files["cli/main.ts"] || changed) {
-    throw new Error(`${when}: catprobe ran through tsx, not its compiled copy (${changed?.[0] ?? manifest} is newer ` +
-      "than the copy): does the tree build (npx esbuild --bundle cli/main.ts --packages=external)?");
+  if (!upToDate(readManifest())) {
+    throw new Error(`${when}: catprobe ran through tsx, not its compiled copy (bin/compiled-copy.js): ` +
+      "does the tree build (npx esbuild --bundle cli/main.ts --packages=external)?");
   }
 }
 
