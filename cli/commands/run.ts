@@ -135,6 +135,7 @@ export async function run(args: string[]): Promise<number> {
       concurrency: opts.concurrency,
       signal: abort.signal,
       keep: false,
+      holdResults: true, // printed, not kept: off the path between two sequential runs
       onResult: (r) => {
         tally.add(r);
         return out.line(opts.json ? JSON.stringify(r) : tableRow(r, Number(r.id.slice(r.id.lastIndexOf("/") + 1))));

@@ -1,11 +1,14 @@
-// One schedule's results on their way to onResult. Sequential runs of a task are paced by the
-// round trip: whatever the process does between one run's reply and the next run's data
-// reaching the peer adds to every run, while the same work done as the next run waits for its
-// reply overlaps the peer's time. Measured against a loopback echo server in its own process
-// (test/bench/run-command.ts): JSON.stringify of a record between two runs cost 11 % of the
-// rate; the same work done as the next run waited, nothing measurable. So a result is held,
-// and handed on at the first of: the next run of its schedule waits on its peer
-// (RunOptions.whileWaiting), the next run ends, the schedule waits (interval, a slot) or ends.
+// One schedule's results on their way to onResult: at once as each run ends, or, holding,
+// later. Sequential runs of a task are paced by the round trip: whatever the process does
+// between one run's reply and the next run's data reaching the peer adds to every run, while
+// the same work done as the next run waits for its reply overlaps the peer's time. Measured
+// against a loopback echo server in its own process (test/bench/run-command.ts):
+// JSON.stringify of a record between two runs cost 11 % of the rate; the same work done as
+// the next run waited, nothing measurable. Holding, a result is handed on at the first of:
+// the next run of its schedule waits on its peer (RunOptions.whileWaiting), the next run
+// ends, the schedule waits (interval, a slot) or ends. That suits output nobody keeps (the
+// lines `catprobe run` prints); a result meant to be kept goes to its spool at once, so a
+// kill during the next run cannot take it too.
 
 import type { ResultRecord } from "../wire/record.js";
 import type { RunnableTask } from "./runner.js";
@@ -26,7 +29,8 @@ export class HandOver {
   /** onResult's error: thrown to the schedule at its next settle() */
   private failure: { error: unknown } | null = null;
 
-  constructor(private readonly onResult: OnResult | undefined) {}
+  /** `hold`: hand each result on as the next run waits (see above), not as its run ends */
+  constructor(private readonly onResult: OnResult | undefined, private readonly hold: boolean) {}
 
   /** Hands on the held result now, if one is held; bound, to be passed as RunOptions.whileWaiting. */
   readonly flush = (): void => {
@@ -49,10 +53,11 @@ export class HandOver {
     }
   };
 
-  /** Holds a run's result (handing on the one held before, if the run never waited). */
-  hold(record: ResultRecord, ran: RunnableTask, scheduled: RunnableTask): void {
+  /** Takes a run's result: hands it on, or holds it (handing on the one held before, if the run never waited). */
+  take(record: ResultRecord, ran: RunnableTask, scheduled: RunnableTask): void {
     this.flush();
     this.held = { record, ran, scheduled };
+    if (!this.hold) this.flush();
   }
 
   /**

@@ -25,12 +25,17 @@ export interface SchedulerOptions {
    */
   taskFor?: (task: RunnableTask, run: number) => RunnableTask;
   /**
-   * called with each result, the task that ran and the scheduled one: once the schedule's next
-   * run waits on its peer, or sooner (the next run ended, the schedule waits or ends; see
-   * hand-over.ts); when it returns a promise (output backpressure), no further run of the
+   * called with each result, the task that ran and the scheduled one, as its run ends (see
+   * holdResults); when it returns a promise (output backpressure), no further run of the
    * schedule starts until it settles
    */
   onResult?: OnResult;
+  /**
+   * hand each result on once the schedule's next run waits for its reply rather than as its
+   * run ends (hand-over.ts): for output nobody keeps (`catprobe run`'s lines), where work
+   * between sequential runs would add to every run; default false (a spool takes each at once)
+   */
+  holdResults?: boolean;
   /** stops scheduling further runs of every schedule; runs in flight finish */
   signal?: AbortSignal;
   /**
@@ -90,7 +95,7 @@ export class Scheduler {
     const start = performance.now();
     if (after) await after;
     const { intervalMs } = task.spec;
-    const results = new HandOver(opts.onResult);
+    const results = new HandOver(opts.onResult, opts.holdResults ?? false);
     try {
       for (let run = 0; (opts.forever || run < task.spec.count) && !signal.aborted; run++) {
         // A run already due (always so with intervalMs 0) starts without a timer, and takes a
@@ -124,7 +129,7 @@ export class Scheduler {
         } finally {
           slots.release();
         }
-        results.hold(record, ran, task);
+        results.take(record, ran, task);
       }
     } finally {
       results.flush(); // a run's result is handed on even when the next one threw

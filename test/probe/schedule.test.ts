@@ -215,44 +215,53 @@ describe("a Scheduler while it runs", () => {
 describe("handing results on (host/probe/hand-over.ts)", () => {
   const runNo = (r: ResultRecord) => Number(r.id.split("/").pop());
 
-  it("hands a sequential run's result on once the next run has started, not between the runs", async () => {
+  /** The order of run starts and hand-overs of a sequential schedule of 3 runs. */
+  async function order(holdResults: boolean): Promise<string[]> {
     const { s } = await slowServer(20);
     const task = runnable({ target: { host: "127.0.0.1", port: s.port }, count: 3, intervalMs: 0, steps: [step] });
     const events: string[] = [];
     await runSchedules([task], {
-      probe: "p1", pool, keep: false,
+      probe: "p1", pool, keep: false, holdResults,
       taskFor: (t, run) => (events.push(`start ${run}`), t),
       onResult: (r) => events.push(`handed ${runNo(r)}`),
     });
-    // each result goes out as the next run waits for its reply; the last one as the schedule ends
-    expect(events).toEqual(["start 0", "start 1", "handed 0", "start 2", "handed 1", "handed 2"]);
+    return events;
+  }
+
+  it("hands each result on as its run ends, before the next run starts (a spool keeps it at once)", async () => {
+    expect(await order(false)).toEqual(["start 0", "handed 0", "start 1", "handed 1", "start 2", "handed 2"]);
   });
 
-  it("hands on every result, in order, when the runs never reach a peer", async () => {
+  it("holding, hands a sequential run's result on once the next run has started, not between the runs", async () => {
+    // each result goes out as the next run waits for its reply; the last one as the schedule ends
+    expect(await order(true)).toEqual(["start 0", "start 1", "handed 0", "start 2", "handed 1", "handed 2"]);
+  });
+
+  it("holding, hands on every result, in order, when the runs never reach a peer", async () => {
     const closed = await tcpServer(() => {});
     const port = closed.port;
     await closed.close(); // nothing listens there now: every run is a 601
     const task = runnable({ target: { host: "127.0.0.1", port }, count: 4, intervalMs: 0, steps: [step] });
     const handed: string[] = [];
-    await runSchedules([task], { probe: "p1", pool, keep: false, onResult: (r) => handed.push(`${runNo(r)} ${r.code}`) });
+    await runSchedules([task], { probe: "p1", pool, keep: false, holdResults: true, onResult: (r) => handed.push(`${runNo(r)} ${r.code}`) });
     expect(handed).toEqual(["0 601", "1 601", "2 601", "3 601"]);
   });
 
-  it("hands a result on before the schedule sleeps until the next run is due", async () => {
+  it("holding, hands a result on before the schedule sleeps until the next run is due", async () => {
     const { s } = await slowServer(0);
     const task = runnable({ target: { host: "127.0.0.1", port: s.port }, count: 2, intervalMs: 300, steps: [step] });
     const handedAt: number[] = [];
-    const results = await runSchedules([task], { probe: "p1", pool, onResult: () => handedAt.push(Date.now()) });
+    const results = await runSchedules([task], { probe: "p1", pool, holdResults: true, onResult: () => handedAt.push(Date.now()) });
     // the next run starts 300 ms after the first: its result was out before that
     expect(handedAt[0]).toBeLessThan(results[1].ts);
   });
 
-  it("starts no further run while onResult's promise is unsettled (output backpressure)", async () => {
+  it("holding, starts no further run while onResult's promise is unsettled (output backpressure)", async () => {
     const { s } = await slowServer(0);
     const task = runnable({ target: { host: "127.0.0.1", port: s.port }, count: 4, intervalMs: 0, steps: [step] });
     let settledAt = 0;
     const results = await runSchedules([task], {
-      probe: "p1", pool,
+      probe: "p1", pool, holdResults: true,
       onResult: (r) => runNo(r) === 0
         ? new Promise<void>((resolve) => setTimeout(() => { settledAt = Date.now(); resolve(); }, 200))
         : undefined,
@@ -262,11 +271,11 @@ describe("handing results on (host/probe/hand-over.ts)", () => {
     expect(results[2].ts).toBeGreaterThanOrEqual(settledAt);
   });
 
-  it("ends the schedule with onResult's error once the run in flight is over, handing nothing more", async () => {
+  it("holding, ends the schedule with onResult's error once the run in flight is over, handing nothing more", async () => {
     const { s } = await slowServer(0);
     const task = runnable({ target: { host: "127.0.0.1", port: s.port }, count: 5, intervalMs: 0, steps: [step] });
     const handed: number[] = [];
-    const scheduler = new Scheduler({ probe: "p1", pool, onResult: (r) => {
+    const scheduler = new Scheduler({ probe: "p1", pool, holdResults: true, onResult: (r) => {
       handed.push(runNo(r));
       if (runNo(r) === 1) throw new Error("the output is gone");
     } });
