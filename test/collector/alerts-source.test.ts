@@ -38,6 +38,15 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       pg?.stop();
     });
 
+    /** A rule "<task> down" (success rate below 0.5 over 1m) posting to `webhook`. */
+    const downRule = (task: string, webhook: string, evaluationInterval: string) => parseRules("a.json",
+      JSON.stringify({ webhooks: [webhook], evaluationInterval,
+        rules: [{ name: `${task} down`, task, window: "1m", when: { successRateBelow: 0.5 } }] }));
+
+    /** Two failed runs (603) of `task` on `probe` stored, ending 900 ms before `now`. */
+    const storeFailures = (probe: string, task: string, now: number) =>
+      store.add([record(probe, task, now - 1000, 603), record(probe, task, now - 900, 603)]);
+
     it("counts per task, probe and code over a window exactly; newest TLS facts; probe states", async () => {
       const minute = 60_000;
       const base = Math.floor(Date.now() / minute) * minute - 10 * minute; // a whole minute, 10 minutes ago
@@ -105,9 +114,8 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       const hook = await WebhookReceiver.start();
       try {
         const now = Date.now();
-        await store.add([record("edge-9", "imap", now - 1000, 603), record("edge-9", "imap", now - 900, 603)]);
-        const rules = parseRules("a.json", JSON.stringify({ webhooks: [hook.url], evaluationInterval: "1h",
-          rules: [{ name: "imap down", task: "imap", window: "1m", when: { successRateBelow: 0.5 } }] }));
+        await storeFailures("edge-9", "imap", now);
+        const rules = downRule("imap", hook.url, "1h");
         const engine = await AlertEngine.start({ rules, db: store.db });
         try {
           await until(() => hook.received.length === 1, "the firing");
@@ -130,9 +138,8 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       const logs: string[][] = [[], []];
       try {
         const now = Date.now();
-        await store.add([record("edge-8", "pop3", now - 1000, 603), record("edge-8", "pop3", now - 900, 603)]);
-        const rules = parseRules("a.json", JSON.stringify({ webhooks: [hook.url], evaluationInterval: "100ms",
-          rules: [{ name: "pop3 down", task: "pop3", window: "1m", when: { successRateBelow: 0.5 } }] }));
+        await storeFailures("edge-8", "pop3", now);
+        const rules = downRule("pop3", hook.url, "100ms");
         const [a, b] = [await AlertEngine.start({ rules, db: store.db, log: (l) => logs[0].push(l) }),
           await AlertEngine.start({ rules, db: store.db, log: (l) => logs[1].push(l) })];
         try {
@@ -161,9 +168,8 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       const logs: string[][] = [[], []];
       try {
         const now = Date.now();
-        await store.add([record("edge-6", "nntp", now - 1000, 603), record("edge-6", "nntp", now - 900, 603)]);
-        const rules = parseRules("a.json", JSON.stringify({ webhooks: [hook.url], evaluationInterval: "100ms",
-          rules: [{ name: "nntp down", task: "nntp", window: "1m", when: { successRateBelow: 0.5 } }] }));
+        await storeFailures("edge-6", "nntp", now);
+        const rules = downRule("nntp", hook.url, "100ms");
         const a = await AlertEngine.start({ rules, db: store.db, log: (l) => logs[0].push(l) });
         try {
           await until(() => logs[0].some((x) => x.includes("holds the lease)")), "the first collector's lease");
@@ -204,8 +210,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       const tables = async () => JSON.stringify([await store.db.all("SELECT * FROM alert_state ORDER BY fingerprint"),
         await store.db.all("SELECT id FROM alert_outbox ORDER BY id")]);
       try {
-        const rules = parseRules("a.json", JSON.stringify({ webhooks: [hook.url], evaluationInterval: "1h",
-          rules: [{ name: "slow down", task: "slow", window: "1m", when: { successRateBelow: 0.5 } }] }));
+        const rules = downRule("slow", hook.url, "1h");
         await new AlertStore(store.db).init();
         const before = await tables();
         const engine = await AlertEngine.start({ rules, db: store.db, source, log: (l) => log.push(l) });
